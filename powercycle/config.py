@@ -1,0 +1,134 @@
+"""Settings, read once per entry point from the environment (Lambda style).
+
+Every variable is converted and checked here, so a typo fails the run loudly with the
+variable's name instead of turning into a silent live run or a silent no-op.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_TAG = "ec2Powercycle"
+DEFAULT_EXCLUDE = "environment=p"
+DEFAULT_CASTAI_URL = "https://api.cast.ai"
+DEFAULT_SECRET_NAME = "CastAI-API"
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off", ""}
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+def parse_bool(name: str, raw: str) -> bool:
+    """Strict boolean: an unknown word is an error, never a default."""
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(
+        f"{name}={raw!r} is not a boolean; use one of true/false/1/0/yes/no"
+    )
+
+
+def parse_exclusions(name: str, raw: str) -> tuple[tuple[str, str], ...]:
+    """`key=value[,key=value...]`: resources with any of these tags are never touched."""
+    pairs: list[tuple[str, str]] = []
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{name}: {item!r} is not of the form key=value")
+        pairs.append((key.strip(), value.strip()))
+    return tuple(pairs)
+
+
+@dataclass(frozen=True)
+class Config:
+    tag: str = DEFAULT_TAG
+    dry_run: bool = False
+    regions: tuple[str, ...] = ("us-east-1",)
+    exclude: tuple[tuple[str, str], ...] = (("environment", "p"),)
+    default_tz: str = "UTC"
+    url_allowlist: tuple[str, ...] = ()
+    castai_api_url: str = DEFAULT_CASTAI_URL
+    # repr=False: the key must never show up in a log line or a traceback.
+    castai_api_key: str | None = field(default=None, repr=False)
+    castai_secret_name: str = DEFAULT_SECRET_NAME
+    castai_resume_instance_type: str | None = None
+    sns_topic_arn: str | None = None
+    state_tag: str = "powercycle:state"
+    skip_until_tag: str = "powercycle:skip-until"
+    # In-run retries of a refused batch (capacity, throttling) and their first delay.
+    action_retries: int = 2
+    retry_delay_s: float = 1.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, need_region: bool = True) -> Config:
+        """Settings from the environment; `need_region=False` for commands that touch no AWS."""
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(name)
+            return value.strip() if value is not None and value.strip() else None
+
+        regions_raw = get("POWERCYCLE_REGIONS")
+        if regions_raw:
+            regions = tuple(r.strip() for r in regions_raw.split(",") if r.strip())
+        else:
+            default_region = get("AWS_REGION") or get("AWS_DEFAULT_REGION")
+            if not default_region and need_region:
+                raise ConfigError(
+                    "no region: set POWERCYCLE_REGIONS (comma list) or AWS_REGION"
+                )
+            regions = (default_region,) if default_region else ()
+
+        default_tz = get("POWERCYCLE_DEFAULT_TZ") or "UTC"
+        try:
+            ZoneInfo(default_tz)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(
+                f"POWERCYCLE_DEFAULT_TZ={default_tz!r} is not a known IANA time zone"
+            ) from exc
+
+        allowlist_raw = get("POWERCYCLE_URL_ALLOWLIST") or ""
+        return cls(
+            tag=get("POWERCYCLE_TAG") or DEFAULT_TAG,
+            dry_run=parse_bool("POWERCYCLE_DRY_RUN", env.get("POWERCYCLE_DRY_RUN", "")),
+            regions=regions,
+            exclude=parse_exclusions(
+                "POWERCYCLE_EXCLUDE", env.get("POWERCYCLE_EXCLUDE", DEFAULT_EXCLUDE)
+            ),
+            default_tz=default_tz,
+            url_allowlist=tuple(p.strip() for p in allowlist_raw.split(",") if p.strip()),
+            castai_api_url=(get("CASTAI_API_URL") or DEFAULT_CASTAI_URL).rstrip("/"),
+            castai_api_key=get("CASTAI_API_KEY"),
+            castai_secret_name=get("CASTAI_SECRET_NAME") or DEFAULT_SECRET_NAME,
+            castai_resume_instance_type=get("CASTAI_RESUME_INSTANCE_TYPE"),
+            sns_topic_arn=get("POWERCYCLE_SNS_TOPIC_ARN"),
+        )
+
+    def with_overrides(
+        self, *, dry_run: bool | None = None, regions: tuple[str, ...] | None = None
+    ) -> Config:
+        """The same settings with what an event or a CLI flag asked for."""
+        return replace(
+            self,
+            dry_run=self.dry_run if dry_run is None else dry_run,
+            regions=regions or self.regions,
+        )
+
+    def excluded_by(self, tags: Mapping[str, str]) -> str | None:
+        """The `key=value` exclusion these tags match (values case-insensitive), if any."""
+        lowered = {k: v.strip().lower() for k, v in tags.items()}
+        for key, value in self.exclude:
+            if key in lowered and lowered[key] == value.lower():
+                return f"{key}={value}"
+        return None

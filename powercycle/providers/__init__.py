@@ -1,0 +1,81 @@
+"""Resource kinds behind one small interface.
+
+The engine sees only `Provider`: discover resources, act on a batch, record state tags.
+Adding a kind is adding a module and one line in `all_providers`; the engine never asks
+which kind it holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from ..decide import Power
+from ..schedule import Action, Schedule
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One schedulable thing, as discovered: everything `decide` needs and nothing more."""
+
+    kind: str
+    id: str
+    region: str
+    tags: Mapping[str, str] = field(repr=False)
+    power: Power | None
+    running_since: datetime | None = None
+    # The provider's own reason never to touch it (e.g. an Auto Scaling group member).
+    skip: str | None = None
+    # The provider could not make it schedulable (e.g. unknown to CAST AI).
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ActionError:
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}" if self.message else self.code
+
+
+@dataclass(frozen=True)
+class ActRequest:
+    resource: Resource
+    # None for manual actions (payload): no schedule options apply.
+    schedule: Schedule | None
+
+
+class Provider(Protocol):
+    kind: str
+    region: str
+
+    def discover(self, tag: str) -> Iterable[Resource]:
+        """Resources carrying the schedule tag `tag`."""
+        ...
+
+    def lookup(self, refs: Sequence[str]) -> dict[str, Resource]:
+        """Resources named by a manual payload, by the ref that found them (absent: unknown)."""
+        ...
+
+    def act(self, action: Action, requests: Sequence[ActRequest]) -> dict[str, ActionError | None]:
+        """Start or stop; returns, for every resource id, None when accepted or the error."""
+        ...
+
+    def record(self, key: str, values: Mapping[str, str]) -> dict[str, str]:
+        """Write tag `key` (id -> value); returns an error message per id that failed."""
+        ...
+
+
+def all_providers(config: Config, regions: Sequence[str]) -> list[Provider]:
+    from . import ec2
+
+    providers: list[Provider] = []
+    for make in (ec2.providers,):
+        providers.extend(make(config, regions))
+    return providers

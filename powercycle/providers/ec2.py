@@ -1,0 +1,207 @@
+"""EC2 instances: discovery, power state, batched start/stop, state tags.
+
+Costs: one paginated `DescribeInstances` with server-side filters, one
+`StartInstances`/`StopInstances` per batch of at most 50 ids, one `CreateTags` per group
+of instances sharing a tag value. A refused batch is retried in-run for capacity and
+throttling errors, then halved until the refusing ids are isolated, so one bad instance
+never keeps the other 49 of its batch from acting.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .. import aws
+from ..decide import Power
+from ..schedule import Action
+from . import ActionError, ActRequest, Provider, Resource
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+KIND = "ec2"
+ACTION_BATCH = 50
+TAG_BATCH = 1000  # CreateTags accepts up to 1000 resource ids per call
+PAGE_SIZE = 1000
+ASG_TAG = "aws:autoscaling:groupName"
+
+_POWER = {
+    "pending": Power.TRANSITION,
+    "running": Power.RUNNING,
+    "stopping": Power.TRANSITION,
+    "stopped": Power.STOPPED,
+}
+# Worth trying again within the run (botocore's standard mode has already retried
+# throttling a few times by the time we see it).
+RETRYABLE = frozenset(
+    {
+        "InsufficientInstanceCapacity",
+        "RequestLimitExceeded",
+        "Throttling",
+        "ThrottlingException",
+        "ServiceUnavailable",
+        "Unavailable",
+        "InternalError",
+    }
+)
+# Errors after which a plain stop cannot do better than the hibernating one did.
+_NO_FALLBACK = frozenset(
+    {"InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed", "IncorrectInstanceState"}
+)
+
+
+def providers(config: Config, regions: Sequence[str]) -> list[Provider]:
+    return [Ec2Provider(config, region) for region in regions]
+
+
+class Ec2Provider:
+    kind = KIND
+
+    def __init__(
+        self,
+        config: Config,
+        region: str,
+        *,
+        client: Any = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.region = region
+        self._config = config
+        self._client = client
+        self._sleep = sleep
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = aws.client("ec2", self.region)
+        return self._client
+
+    # --- discovery ---------------------------------------------------------------
+
+    def discover(self, tag: str) -> Iterator[Resource]:
+        yield from self._describe([{"Name": "tag-key", "Values": [tag]}])
+
+    def lookup(self, refs: Sequence[str]) -> dict[str, Resource]:
+        if not refs:
+            return {}
+        # A filter, not InstanceIds=: an unknown id then means "not here", not a failed call.
+        found = self._describe([{"Name": "instance-id", "Values": list(refs)}])
+        return {r.id: r for r in found}
+
+    def _describe(self, filters: list[dict[str, Any]]) -> Iterator[Resource]:
+        paginator = self.client.get_paginator("describe_instances")
+        pages = paginator.paginate(
+            Filters=[
+                *filters,
+                {"Name": "instance-state-name", "Values": list(_POWER)},
+            ],
+            PaginationConfig={"PageSize": PAGE_SIZE},
+        )
+        for page in pages:
+            for reservation in page.get("Reservations", ()):
+                for instance in reservation.get("Instances", ()):
+                    yield self._resource(instance)
+
+    def _resource(self, instance: Mapping[str, Any]) -> Resource:
+        tags = {t["Key"]: t.get("Value", "") for t in instance.get("Tags", ())}
+        state = instance.get("State", {}).get("Name", "")
+        power = _POWER.get(state)
+        return Resource(
+            kind=KIND,
+            id=instance["InstanceId"],
+            region=self.region,
+            tags=tags,
+            power=power,
+            running_since=instance.get("LaunchTime") if power is Power.RUNNING else None,
+            skip="autoscaling-group" if ASG_TAG in tags else None,
+            error=None if power is not None else f"unexpected instance state {state!r}",
+        )
+
+    # --- actions -----------------------------------------------------------------
+
+    def act(self, action: Action, requests: Sequence[ActRequest]) -> dict[str, ActionError | None]:
+        if action == "start":
+            ids = [r.resource.id for r in requests]
+            return self._batches(ids, lambda batch: self.client.start_instances(InstanceIds=batch))
+
+        hibernate = [r.resource.id for r in requests if r.schedule and r.schedule.hibernate]
+        plain = [r.resource.id for r in requests if not (r.schedule and r.schedule.hibernate)]
+        results = self._batches(plain, self._stop)
+        tried = self._batches(hibernate, lambda batch: self._stop(batch, hibernate=True))
+        refused = [i for i, err in tried.items() if err and err.code not in _NO_FALLBACK]
+        # Where EC2 refuses to hibernate (not enabled, unsupported type), stop plainly.
+        tried.update(self._batches(refused, self._stop))
+        results.update(tried)
+        return results
+
+    def _stop(self, batch: list[str], *, hibernate: bool = False) -> None:
+        if hibernate:
+            self.client.stop_instances(InstanceIds=batch, Hibernate=True)
+        else:
+            self.client.stop_instances(InstanceIds=batch)
+
+    def _batches(
+        self, ids: Sequence[str], call: Callable[[list[str]], object]
+    ) -> dict[str, ActionError | None]:
+        results: dict[str, ActionError | None] = {}
+        for chunk in _chunks(ids, ACTION_BATCH):
+            self._attempt(chunk, call, self._config.action_retries, results)
+        return results
+
+    def _attempt(
+        self,
+        batch: list[str],
+        call: Callable[[list[str]], object],
+        retries: int,
+        results: dict[str, ActionError | None],
+    ) -> None:
+        delay = self._config.retry_delay_s
+        for attempt in range(retries + 1):
+            try:
+                call(batch)
+            except aws.AWS_ERRORS as exc:
+                error = ActionError(aws.error_code(exc), aws.describe_error(exc).partition(": ")[2])
+                if error.code in RETRYABLE and attempt < retries:
+                    self._sleep(delay * 2**attempt)
+                    continue
+                break
+            else:
+                results.update(dict.fromkeys(batch))
+                return
+        if len(batch) == 1:
+            results[batch[0]] = error
+            return
+        # Halve until the refusing ids are alone; the halves get no further retries so
+        # that a persistent failure costs O(log n) extra calls, not a storm.
+        middle = len(batch) // 2
+        self._attempt(batch[:middle], call, 0, results)
+        self._attempt(batch[middle:], call, 0, results)
+
+    # --- state tags --------------------------------------------------------------
+
+    def record(self, key: str, values: Mapping[str, str]) -> dict[str, str]:
+        by_value: dict[str, list[str]] = defaultdict(list)
+        for resource_id, value in values.items():
+            by_value[value].append(resource_id)
+        errors: dict[str, str] = {}
+        for value, ids in by_value.items():
+            for chunk in _chunks(ids, TAG_BATCH):
+                try:
+                    self.client.create_tags(Resources=chunk, Tags=[{"Key": key, "Value": value}])
+                except aws.AWS_ERRORS as exc:
+                    errors.update(dict.fromkeys(chunk, aws.describe_error(exc)))
+        return errors
+
+
+def _chunks(items: Sequence[str] | Iterable[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
