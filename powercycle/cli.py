@@ -1,8 +1,8 @@
 """Command line: the same engine as the Lambda, for operators.
 
-    powercycle run [--dry-run] [--region R ...]   one scheduling pass, summary as JSON
-    powercycle check SCHEDULE                     validate; next transitions; hours off a week
-    powercycle demo                               a real pass against a local moto server
+powercycle run [--dry-run] [--region R ...]   one scheduling pass, summary as JSON
+powercycle check SCHEDULE                     validate; next transitions; hours off a week
+powercycle demo                               a real pass against a local moto server
 """
 
 from __future__ import annotations
@@ -86,10 +86,7 @@ def resolve_for_check(text: str, config: Config) -> Schedule:
 
 def _fmt(event: Event, schedule: Schedule) -> str:
     local = event.time.astimezone(schedule.tz)
-    return (
-        f"{event.action:<5} {local.strftime('%a %Y-%m-%d %H:%M %Z')}"
-        f"  ({format_utc(event.time)})"
-    )
+    return f"{event.action:<5} {local.strftime('%a %Y-%m-%d %H:%M %Z')}  ({format_utc(event.time)})"
 
 
 def _transitions(schedule: Schedule, now: datetime, count: int) -> list[Event]:

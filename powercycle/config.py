@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 DEFAULT_TAG = "ec2Powercycle"
 DEFAULT_EXCLUDE = "environment=p"
 DEFAULT_CASTAI_URL = "https://api.cast.ai"
-DEFAULT_SECRET_NAME = "CastAI-API"
+DEFAULT_SECRET_NAME = "CastAI-API"  # noqa: S105 - a secret's name, not a secret
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
@@ -31,18 +31,13 @@ def parse_bool(name: str, raw: str) -> bool:
         return True
     if value in _FALSE:
         return False
-    raise ConfigError(
-        f"{name}={raw!r} is not a boolean; use one of true/false/1/0/yes/no"
-    )
+    raise ConfigError(f"{name}={raw!r} is not a boolean; use one of true/false/1/0/yes/no")
 
 
 def parse_exclusions(name: str, raw: str) -> tuple[tuple[str, str], ...]:
     """`key=value[,key=value...]`: resources with any of these tags are never touched."""
     pairs: list[tuple[str, str]] = []
-    for item in raw.split(","):
-        item = item.strip()
-        if not item:
-            continue
+    for item in filter(None, (part.strip() for part in raw.split(","))):
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"{name}: {item!r} is not of the form key=value")
@@ -85,9 +80,7 @@ class Config:
         else:
             default_region = get("AWS_REGION") or get("AWS_DEFAULT_REGION")
             if not default_region and need_region:
-                raise ConfigError(
-                    "no region: set POWERCYCLE_REGIONS (comma list) or AWS_REGION"
-                )
+                raise ConfigError("no region: set POWERCYCLE_REGIONS (comma list) or AWS_REGION")
             regions = (default_region,) if default_region else ()
 
         default_tz = get("POWERCYCLE_DEFAULT_TZ") or "UTC"

@@ -130,4 +130,6 @@ def _max_runtime_exceeded(
         began = event.time
     if now - began <= schedule.max_runtime:
         return None
-    return Decision("stop", "max-runtime", Event(now.astimezone(UTC).replace(microsecond=0), "stop"), event)
+    return Decision(
+        "stop", "max-runtime", Event(now.astimezone(UTC).replace(microsecond=0), "stop"), event
+    )

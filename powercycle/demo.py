@@ -36,6 +36,7 @@ def local_aws(region: str = REGION) -> Iterator[str]:
         raise SystemExit(
             "the demo needs moto: run it with ./dev demo (or pip install 'powercycle[dev]')"
         ) from exc
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -73,8 +74,10 @@ def sample_fleet(now: datetime) -> list[tuple[str, str, dict[str, str]]]:
         (
             "office-london",
             "running",
-            {"ec2Powercycle": '{ "start": "0 8 * * 1-5", "stop": "55 17 * * 1-5", '
-             '"tz": "Europe/London" }'},
+            {
+                "ec2Powercycle": '{ "start": "0 8 * * 1-5", "stop": "55 17 * * 1-5", '
+                '"tz": "Europe/London" }'
+            },
         ),
         (
             "prod-db",
@@ -119,8 +122,9 @@ def seed(fleet: list[tuple[str, str, dict[str, str]]], region: str = REGION) -> 
     return names
 
 
-def _print_pass(title: str, summary: dict[str, Any], lines: list[dict[str, Any]],
-                names: dict[str, str]) -> None:
+def _print_pass(
+    title: str, summary: dict[str, Any], lines: list[dict[str, Any]], names: dict[str, str]
+) -> None:
     print(f"\n== {title} ({summary['now']}, dryRun={summary['dryRun']})")
     print(f"{'instance':<14} {'action':<6} {'reason':<28} {'result':<8} detail")
     for line in sorted(lines, key=lambda x: names.get(x["resource"], "")):

@@ -58,6 +58,7 @@ class Outcome:
         event = self.decision.event if self.decision else None
         return {
             "resource": self.resource.id,
+            **({"name": self.resource.tags["Name"]} if "Name" in self.resource.tags else {}),
             "kind": self.resource.kind,
             "region": self.resource.region,
             "source": self.source,
@@ -188,7 +189,9 @@ def run_manual(
         excluded = config.excluded_by(resource.tags)
         if excluded or resource.error or (resource.skip and action == "stop"):
             why = (
-                f"excluded by {excluded}" if excluded else resource.error or f"skipped: {resource.skip}"
+                f"excluded by {excluded}"
+                if excluded
+                else resource.error or f"skipped: {resource.skip}"
             )
             _fail(outcome, "refused", f"manual {action} refused: {why}")
         elif resource.power is desired:
@@ -276,9 +279,9 @@ def _act(config: Config, outcomes: Sequence[Outcome]) -> None:
         requests = [ActRequest(o.resource, o.schedule) for o in group]
         return providers[key[0]].act(key[1], requests)
 
-    keys = list(batches)
-    for key, results in zip(keys, _parallel(keys, run), strict=True):
-        for outcome in batches[key]:
+    groups = list(batches)
+    for group, results in zip(groups, _parallel(groups, run), strict=True):
+        for outcome in batches[group]:
             if isinstance(results, BaseException):
                 _fail(outcome, "failed", aws.describe_error(results), keep_reason=True)
                 continue

@@ -6,6 +6,7 @@ reads its settings afresh (a changed environment takes effect on the next invoca
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -58,8 +59,7 @@ def run_event(event: dict[str, Any], config: Config, now: datetime) -> dict[str,
         summary = engine.run_pass(config, now)
     result = summary.to_dict()
     LOG.info(
-        "powercycle summary: %s",
-        {k: result[k] for k in ("now", "dryRun", "scanned", "counts")},
+        json.dumps({"summary": {k: result[k] for k in ("now", "dryRun", "scanned", "counts")}})
     )
     return result
 
@@ -70,6 +70,9 @@ def _setup_logging() -> None:
     if not root.handlers:
         logging.basicConfig(level=logging.INFO, format="%(message)s")
     LOG.setLevel(logging.INFO)
+    # botocore's INFO lines ("Found credentials...") would drown the decisions.
+    for noisy in ("botocore", "boto3", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 __all__ = ["ConfigError", "EventError", "handler", "run_event"]

@@ -305,9 +305,7 @@ def _crons(doc: dict[str, object], key: str) -> tuple[str, ...]:
     crons = []
     for item in items:
         if not isinstance(item, str):
-            raise ScheduleError(
-                f'"{key}": {item!r} is not a cron string like "0 8 * * mon-fri"'
-            )
+            raise ScheduleError(f'"{key}": {item!r} is not a cron string like "0 8 * * mon-fri"')
         crons.append(validate_cron(key, item))
     return tuple(crons)
 
@@ -317,11 +315,11 @@ def validate_cron(key: str, expr: str) -> str:
     if len(fields) != 5:
         raise ScheduleError(
             f'"{key}": {expr!r} has {len(fields)} fields; a cron here has 5: '
-            "minute hour day-of-month month day-of-week (e.g. \"0 8 * * mon-fri\")"
+            'minute hour day-of-month month day-of-week (e.g. "0 8 * * mon-fri")'
         )
     normalised = " ".join(fields)
     try:
-        it = croniter(normalised, datetime(2000, 1, 1))
+        it = croniter(normalised, datetime(2000, 1, 1, tzinfo=UTC))
         it.get_next(datetime)
     except (CroniterBadCronError, ValueError, KeyError) as exc:
         raise ScheduleError(f'"{key}": {expr!r} is not a valid cron expression ({exc})') from exc
@@ -368,9 +366,7 @@ def _duration(value: object) -> timedelta | None:
         return None
     match = _DURATION.match(value) if isinstance(value, str) else None
     if match is None or int(match.group(1)) == 0:
-        raise ScheduleError(
-            f'"maxRuntime": {value!r} is not a duration like "30m", "4h" or "2d"'
-        )
+        raise ScheduleError(f'"maxRuntime": {value!r} is not a duration like "30m", "4h" or "2d"')
     return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
 
 
