@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import botocore.client
+import botocore.config
 
 CALLS: Counter[str] = Counter()
 _original = botocore.client.BaseClient._make_api_call
@@ -25,13 +26,16 @@ def _counting(self: Any, operation_name: str, api_params: Any) -> Any:
 
 
 botocore.client.BaseClient._make_api_call = _counting
+# moto answers a 10,000-instance DescribeInstances far slower than EC2 does: both clients
+# get the same generous read timeout, or the slow server would fail the run.
+READ_TIMEOUT = botocore.config.Config(read_timeout=900, retries={"mode": "standard"})
 
 
 def bare(tag: str) -> int:
     """Only the unavoidable work: find the tagged running instances, stop, tag."""
     import boto3
 
-    ec2 = boto3.client("ec2")
+    ec2 = boto3.client("ec2", config=READ_TIMEOUT)
     ids = []
     pages = ec2.get_paginator("describe_instances").paginate(
         Filters=[
@@ -59,13 +63,14 @@ def bare(tag: str) -> int:
 
 
 def powercycle(tag: str, now: datetime) -> int:
-    from powercycle import engine
+    from powercycle import aws, engine
     from powercycle.config import Config
 
     # The JSON decision lines are part of the work; they go to /dev/null here.
     handler = logging.FileHandler("/dev/null")
     logging.getLogger("powercycle").addHandler(handler)
     logging.getLogger("powercycle").setLevel(logging.INFO)
+    aws._BOTO_CONFIG = aws._BOTO_CONFIG.merge(READ_TIMEOUT)
     config = Config.from_env({"POWERCYCLE_TAG": tag, "AWS_REGION": "eu-west-1"})
     summary = engine.run_pass(config, now)
     return int(summary.counts["done"])
