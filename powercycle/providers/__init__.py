@@ -73,9 +73,9 @@ class Provider(Protocol):
 
 
 def all_providers(config: Config, regions: Sequence[str]) -> list[Provider]:
-    from . import ec2
+    from . import ec2, eks
 
     providers: list[Provider] = []
-    for make in (ec2.providers,):
+    for make in (ec2.providers, eks.providers):
         providers.extend(make(config, regions))
     return providers
