@@ -30,7 +30,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--region", action="append", default=None, help="region (repeatable)")
 
     check = sub.add_parser("check", help="validate a schedule and show its next transitions")
-    check.add_argument("schedule", help="the tag value: inline JSON")
+    check.add_argument(
+        "schedule",
+        help="the tag value: inline JSON, an https:// URL or an s3://bucket/key location "
+        "(#name picks one entry of a document of named schedules)",
+    )
     check.add_argument("--count", type=int, default=5, help="transitions to show (default 5)")
 
     demo = sub.add_parser("demo", help="a real pass against an embedded moto server")
@@ -81,7 +85,12 @@ def _check(text: str, count: int) -> int:
 
 
 def resolve_for_check(text: str, config: Config) -> Schedule:
-    return parse_schedule_text(text, default_tz=config.default_tz)
+    """The schedule a tag value means; a URL or S3 location is fetched as a run would."""
+    from . import sources
+
+    if sources.locate(text) is None:
+        return parse_schedule_text(text, default_tz=config.default_tz)
+    return sources.resolve(text, config)
 
 
 def _fmt(event: Event, schedule: Schedule) -> str:

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 DEFAULT_TAG = "ec2Powercycle"
 DEFAULT_EXCLUDE = "environment=p"
 DEFAULT_CASTAI_URL = "https://api.cast.ai"
+KINDS = ("ec2", "eks")
 DEFAULT_SECRET_NAME = "CastAI-API"  # noqa: S105 - a secret's name, not a secret
 
 _TRUE = {"true", "1", "yes", "on"}
@@ -50,6 +51,7 @@ class Config:
     tag: str = DEFAULT_TAG
     dry_run: bool = False
     regions: tuple[str, ...] = ("us-east-1",)
+    kinds: tuple[str, ...] = KINDS
     exclude: tuple[tuple[str, str], ...] = (("environment", "p"),)
     default_tz: str = "UTC"
     url_allowlist: tuple[str, ...] = ()
@@ -91,11 +93,22 @@ class Config:
                 f"POWERCYCLE_DEFAULT_TZ={default_tz!r} is not a known IANA time zone"
             ) from exc
 
+        kinds = tuple(
+            k.strip().lower() for k in (get("POWERCYCLE_KINDS") or ",".join(KINDS)).split(",")
+        )
+        unknown = [k for k in kinds if k not in KINDS]
+        if unknown or not kinds:
+            raise ConfigError(
+                f"POWERCYCLE_KINDS: {unknown[0] if unknown else ''!r} is not one of "
+                f"{', '.join(KINDS)}"
+            )
+
         allowlist_raw = get("POWERCYCLE_URL_ALLOWLIST") or ""
         return cls(
             tag=get("POWERCYCLE_TAG") or DEFAULT_TAG,
             dry_run=parse_bool("POWERCYCLE_DRY_RUN", env.get("POWERCYCLE_DRY_RUN", "")),
             regions=regions,
+            kinds=kinds,
             exclude=parse_exclusions(
                 "POWERCYCLE_EXCLUDE", env.get("POWERCYCLE_EXCLUDE", DEFAULT_EXCLUDE)
             ),

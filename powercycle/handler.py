@@ -14,6 +14,7 @@ from typing import Any
 
 from . import engine
 from .config import Config, ConfigError, parse_bool
+from .notify import notify
 
 LOG = logging.getLogger("powercycle")
 
@@ -58,6 +59,9 @@ def run_event(event: dict[str, Any], config: Config, now: datetime) -> dict[str,
     else:
         summary = engine.run_pass(config, now)
     result = summary.to_dict()
+    error = notify(config, result)
+    if error:
+        result["errors"].append({"id": "sns", "error": error})
     LOG.info(
         json.dumps({"summary": {k: result[k] for k in ("now", "dryRun", "scanned", "counts")}})
     )

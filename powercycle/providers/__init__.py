@@ -76,6 +76,7 @@ def all_providers(config: Config, regions: Sequence[str]) -> list[Provider]:
     from . import ec2, eks
 
     providers: list[Provider] = []
-    for make in (ec2.providers, eks.providers):
-        providers.extend(make(config, regions))
+    for kind, make in (("ec2", ec2.providers), ("eks", eks.providers)):
+        if kind in config.kinds:
+            providers.extend(make(config, regions))
     return providers

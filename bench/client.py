@@ -1,0 +1,83 @@
+"""One benchmark client run (a process of its own): `client.py bare|powercycle TAG NOW`.
+
+Prints JSON: AWS calls by operation, instances acted on, wall time of the pass.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+import botocore.client
+
+CALLS: Counter[str] = Counter()
+_original = botocore.client.BaseClient._make_api_call
+
+
+def _counting(self: Any, operation_name: str, api_params: Any) -> Any:
+    CALLS[operation_name] += 1
+    return _original(self, operation_name, api_params)
+
+
+botocore.client.BaseClient._make_api_call = _counting
+
+
+def bare(tag: str) -> int:
+    """Only the unavoidable work: find the tagged running instances, stop, tag."""
+    import boto3
+
+    ec2 = boto3.client("ec2")
+    ids = []
+    pages = ec2.get_paginator("describe_instances").paginate(
+        Filters=[
+            {"Name": "tag-key", "Values": [tag]},
+            {
+                "Name": "instance-state-name",
+                "Values": ["pending", "running", "stopping", "stopped"],
+            },
+        ],
+        PaginationConfig={"PageSize": 1000},
+    )
+    for page in pages:
+        for reservation in page["Reservations"]:
+            for instance in reservation["Instances"]:
+                if instance["State"]["Name"] == "running":
+                    ids.append(instance["InstanceId"])
+    for i in range(0, len(ids), 50):
+        ec2.stop_instances(InstanceIds=ids[i : i + 50])
+    for i in range(0, len(ids), 1000):
+        ec2.create_tags(
+            Resources=ids[i : i + 1000],
+            Tags=[{"Key": "powercycle:state", "Value": "stop@2026-11-23T18:00:00Z"}],
+        )
+    return len(ids)
+
+
+def powercycle(tag: str, now: datetime) -> int:
+    from powercycle import engine
+    from powercycle.config import Config
+
+    # The JSON decision lines are part of the work; they go to /dev/null here.
+    handler = logging.FileHandler("/dev/null")
+    logging.getLogger("powercycle").addHandler(handler)
+    logging.getLogger("powercycle").setLevel(logging.INFO)
+    config = Config.from_env({"POWERCYCLE_TAG": tag, "AWS_REGION": "eu-west-1"})
+    summary = engine.run_pass(config, now)
+    return int(summary.counts["done"])
+
+
+def main() -> None:
+    mode, tag, now = sys.argv[1], sys.argv[2], datetime.fromisoformat(sys.argv[3])
+    started = time.perf_counter()
+    acted = bare(tag) if mode == "bare" else powercycle(tag, now)
+    wall = time.perf_counter() - started
+    print(json.dumps({"calls": dict(CALLS), "acted": acted, "wall_s": wall}))
+
+
+if __name__ == "__main__":
+    main()
