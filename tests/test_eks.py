@@ -18,11 +18,13 @@ from typing import Any
 import boto3
 import pytest
 import requests
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from powercycle import engine
 from powercycle.castai_standin import CastAIStandin
 from powercycle.config import Config
+from powercycle.decide import Power
 from powercycle.handler import run_event
 from powercycle.providers import Provider, all_providers, ec2
 from powercycle.providers import eks as eks_provider
@@ -697,3 +699,33 @@ def test_requests_reach_the_standin_under_mock_aws(aws: None, castai: CastAIStan
     )
     assert answer.json() == {"items": []}
     assert castai.counts["list"] == 1
+
+
+class FlakyEks:
+    """An EKS client stub: two clusters listed, DescribeCluster refused for one."""
+
+    def get_paginator(self, name: str) -> Any:
+        assert name == "list_clusters"
+        return self
+
+    def paginate(self, **kwargs: Any) -> list[dict[str, Any]]:
+        return [{"clusters": ["ok"]}, {"clusters": ["locked"]}]
+
+    def describe_cluster(self, name: str) -> dict[str, Any]:
+        if name == "locked":
+            raise ClientError(
+                {"Error": {"Code": "AccessDeniedException", "Message": "not allowed"}},
+                "DescribeCluster",
+            )
+        arn = f"arn:aws:eks:{REGION}:{ACCOUNT}:cluster/{name}"
+        return {"cluster": {"name": name, "arn": arn, "tags": {TAG: SEED}}}
+
+
+def test_describe_failure_is_an_error_for_that_cluster_only(castai: CastAIStandin) -> None:
+    """One cluster whose tags cannot be read is reported; the others are scheduled."""
+    castai.add_cluster("ok", region=REGION)
+    cfg = config(castai)
+    provider = EksProvider(cfg, REGION, CastAIAccess(cfg, cfg.regions), client=FlakyEks())
+    found = {r.id: r for r in provider.discover(TAG)}
+    assert found["ok"].power is Power.RUNNING and found["ok"].error is None
+    assert found["locked"].error == "DescribeCluster failed: AccessDeniedException: not allowed"
