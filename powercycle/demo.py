@@ -4,6 +4,9 @@ Starts a moto server on 127.0.0.1, seeds a small tagged fleet whose schedules ma
 something happen at the current time, runs the real Lambda handler twice (the second
 pass shows that a handled event is not acted on again), prints each decision and the
 summary, and stops the server. No AWS account, no Docker.
+
+The fleet includes two EKS clusters scheduled through CAST AI; CAST AI is played by the
+stand-in of `castai_standin` on loopback (CASTAI_API_URL and CASTAI_API_KEY point at it).
 """
 
 from __future__ import annotations
@@ -122,15 +125,56 @@ def seed(fleet: list[tuple[str, str, dict[str, str]]], region: str = REGION) -> 
     return names
 
 
+DEMO_CASTAI_KEY = "demo-key-not-a-secret"  # the stand-in's own key, not a secret
+
+
+def sample_clusters(now: datetime) -> list[tuple[str, str, dict[str, str]]]:
+    """(name, CAST AI status, tags): EKS clusters, one to hibernate and one to resume."""
+    now = now.astimezone(UTC)
+    just_now = _cron_at(now - timedelta(minutes=5))
+    later = _cron_at(now + timedelta(hours=6))
+    return [
+        ("eks-dev", "ready", {"ec2Powercycle": json.dumps({"start": later, "stop": just_now})}),
+        (
+            "eks-qa",
+            "hibernated",
+            {
+                "ec2Powercycle": json.dumps(
+                    {"start": just_now, "stop": later, "resume": {"instanceType": "m5.large"}}
+                )
+            },
+        ),
+    ]
+
+
+def seed_clusters(
+    clusters: list[tuple[str, str, dict[str, str]]], castai: Any, region: str = REGION
+) -> dict[str, str]:
+    """Create the EKS clusters in the local AWS and register them with the stand-in."""
+    eks = aws.client("eks", region)
+    names: dict[str, str] = {}
+    for name, status, tags in clusters:
+        eks.create_cluster(
+            name=name,
+            roleArn="arn:aws:iam::123456789012:role/eks-demo",
+            resourcesVpcConfig={},
+            tags=tags,
+        )
+        castai.add_cluster(f"{name}-castai", cluster_name=name, region=region, status=status)
+        names[name] = name
+    return names
+
+
 def _print_pass(
     title: str, summary: dict[str, Any], lines: list[dict[str, Any]], names: dict[str, str]
 ) -> None:
     print(f"\n== {title} ({summary['now']}, dryRun={summary['dryRun']})")
-    print(f"{'instance':<14} {'action':<6} {'reason':<28} {'result':<8} detail")
-    for line in sorted(lines, key=lambda x: names.get(x["resource"], "")):
+    print(f"{'resource':<14} {'kind':<4} {'action':<6} {'reason':<28} {'result':<8} detail")
+    for line in sorted(lines, key=lambda x: (x["kind"], names.get(x["resource"], ""))):
         detail = line.get("error") or (f"recorded {line['record']}" if line["record"] else "")
         print(
-            f"{names.get(line['resource'], line['resource']):<14} {line['action'] or '-':<6} "
+            f"{names.get(line['resource'], line['resource']):<14} {line['kind']:<4} "
+            f"{line['action'] or '-':<6} "
             f"{line['reason']:<28} {line['result']:<8} {detail}"
         )
     print("summary: " + json.dumps({k: summary[k] for k in ("scanned", "counts", "errors")}))
@@ -149,6 +193,7 @@ class _Capture(logging.Handler):
 
 
 def run_demo() -> int:
+    from .castai_standin import CastAIStandin
     from .handler import handler
 
     capture = _Capture()
@@ -156,11 +201,22 @@ def run_demo() -> int:
     log.addHandler(capture)
     log.propagate = False  # the table below says it more readably than raw JSON lines
     try:
-        with local_aws() as endpoint:
+        with local_aws() as endpoint, CastAIStandin(api_key=DEMO_CASTAI_KEY) as castai:
             print(f"local AWS (moto server) at {endpoint}, region {REGION}")
-            os.environ.update({"POWERCYCLE_REGIONS": REGION, "POWERCYCLE_DRY_RUN": "false"})
-            names = seed(sample_fleet(datetime.now(UTC)))
-            print(f"seeded {len(names)} tagged instances")
+            print(f"CAST AI stand-in at {castai.url}")
+            os.environ.update(
+                {
+                    "POWERCYCLE_REGIONS": REGION,
+                    "POWERCYCLE_DRY_RUN": "false",
+                    "CASTAI_API_URL": castai.url,
+                    "CASTAI_API_KEY": DEMO_CASTAI_KEY,
+                }
+            )
+            now = datetime.now(UTC)
+            names = seed(sample_fleet(now))
+            clusters = seed_clusters(sample_clusters(now), castai)
+            print(f"seeded {len(names)} tagged instances and {len(clusters)} tagged EKS clusters")
+            names.update(clusters)
             for title in ("first pass", "second pass: handled events are not acted on again"):
                 capture.lines.clear()
                 summary = handler({}, None)
@@ -172,8 +228,28 @@ def run_demo() -> int:
                 for i in r["Instances"]
             }
             print("\ninstance states now: " + json.dumps(dict(sorted(states.items()))))
+            calls = castai.counts  # before the listing below, which is the demo's own
+            statuses = {
+                c.cluster_name: c.status for c in _castai_clusters(castai.url, DEMO_CASTAI_KEY)
+            }
+            print("EKS clusters in CAST AI now: " + json.dumps(dict(sorted(statuses.items()))))
+            print(
+                "CAST AI calls: "
+                + ", ".join(f"{route}={calls[route]}" for route in ("list", "hibernate", "resume"))
+                + " (one listing per pass, whatever the number of clusters)"
+            )
     finally:
         log.removeHandler(capture)
         log.propagate = True
     sys.stdout.flush()
     return 0
+
+
+def _castai_clusters(url: str, key: str) -> list[Any]:
+    from .castai import CastAIClient
+
+    client = CastAIClient(url, key)
+    try:
+        return list(client.list_clusters())
+    finally:
+        client.close()

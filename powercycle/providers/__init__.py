@@ -73,10 +73,10 @@ class Provider(Protocol):
 
 
 def all_providers(config: Config, regions: Sequence[str]) -> list[Provider]:
-    from . import ec2
+    from . import ec2, eks
 
     providers: list[Provider] = []
-    for kind, make in (("ec2", ec2.providers),):
+    for kind, make in (("ec2", ec2.providers), ("eks", eks.providers)):
         if kind in config.kinds:
             providers.extend(make(config, regions))
     return providers
