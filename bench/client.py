@@ -71,7 +71,10 @@ def powercycle(tag: str, now: datetime) -> int:
     logging.getLogger("powercycle").addHandler(handler)
     logging.getLogger("powercycle").setLevel(logging.INFO)
     aws._BOTO_CONFIG = aws._BOTO_CONFIG.merge(READ_TIMEOUT)
-    config = Config.from_env({"POWERCYCLE_TAG": tag, "AWS_REGION": "eu-west-1"})
+    # EC2 only, like the bare script: with eks too a pass adds one ListClusters per region.
+    config = Config.from_env(
+        {"POWERCYCLE_TAG": tag, "AWS_REGION": "eu-west-1", "POWERCYCLE_KINDS": "ec2"}
+    )
     summary = engine.run_pass(config, now)
     return int(summary.counts["done"])
 
