@@ -100,6 +100,9 @@ def moto_server(log: Path) -> Iterator[str]:
                 [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                # Never a real Docker engine, even on a machine that has one: moto would
+                # pull a Lambda image from the internet to run an invoked function.
+                env={**os.environ, "DOCKER_HOST": f"unix://{log.parent}/no-docker.sock"},
             )
         try:
             if _wait_until_up(endpoint, proc):

@@ -366,8 +366,9 @@ def test_invoke_failure_leaves_live_where_it_was(
 ) -> None:
     """--invoke: a FunctionError from the new version stops the rollout before LIVE moves.
 
-    moto runs Lambda code only in Docker; without a Docker engine its invoke answers with
-    FunctionError "Handled", which is the failure this checks.
+    moto runs Lambda code only in Docker; its server is started without one (see
+    deploy_support.moto_server), so its invoke answers with FunctionError "Handled", the
+    failure this checks.
     """
     create_function(moto_endpoint, "pc-invoke-fails", tmp_path)
     env = headless_env(tmp_path, moto_endpoint, "pc-invoke-fails", package_zip)
