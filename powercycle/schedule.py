@@ -79,7 +79,9 @@ class Schedule:
 
     def latest_event(self, now: datetime) -> Event | None:
         """The event with the greatest time <= now (start wins a tie), or None."""
-        return _latest_event(self, _check_aware(now))
+        # In UTC before the cache: two local readings of a repeated hour (fold 0 and 1)
+        # compare and hash equal, so the cache would answer one with the other's result.
+        return _latest_event(self, _check_aware(now).astimezone(UTC))
 
     def events_after(self, after: datetime) -> Iterator[Event]:
         """Events strictly after `after`, in time order (start before stop on a tie)."""
