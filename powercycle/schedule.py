@@ -229,7 +229,17 @@ def _freeze(doc: object) -> object:
         return _FrozenObject(tuple((str(k), _freeze(v)) for k, v in doc.items()))
     if isinstance(doc, list):
         return tuple(_freeze(v) for v in doc)
+    if isinstance(doc, bool | int | float):
+        # True == 1 == 1.0 and they hash alike: without the type, a cached parse of
+        # {"enforce": true} would answer for {"enforce": 1}, which must be rejected.
+        return _Scalar(type(doc), doc)
     return doc
+
+
+@dataclass(frozen=True)
+class _Scalar:
+    kind: type
+    value: object
 
 
 @dataclass(frozen=True)
@@ -238,6 +248,8 @@ class _FrozenObject:
 
 
 def _thaw(value: object) -> object:
+    if isinstance(value, _Scalar):
+        return value.value
     if isinstance(value, _FrozenObject):
         return {k: _thaw(v) for k, v in value.items}
     if isinstance(value, tuple):
