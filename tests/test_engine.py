@@ -393,6 +393,27 @@ def test_snooze_tag(ec2: Any, run: Run, calls: Calls) -> None:
     assert tags_of(ec2, box)[STATE_TAG] == "stop@2026-11-23T17:55:00Z"
 
 
+def test_hibernate_schedule_hibernates_and_falls_back(ec2: Any, run: Run, calls: Calls) -> None:
+    """`hibernate`: EC2 is asked to hibernate; where it refuses, the box is stopped plainly
+    and the stop is recorded all the same."""
+    doc = schedule_tag(stop="0 18 * * *", hibernate=True)
+    able = launch(ec2, {TAG: doc})[0]
+    unable = launch(ec2, {TAG: doc})[0]
+    refuse(
+        ec2,
+        "StopInstances",
+        lambda p: p.get("Hibernate") is True and unable in p["InstanceIds"],
+        "UnsupportedHibernationConfiguration",
+    )
+    calls.clear()
+    summary = run(at("2026-11-23 18:00"))
+    assert summary.counts["done"] == 2 and not summary.errors
+    stops = [(c["InstanceIds"], c.get("Hibernate")) for c in calls.of("StopInstances")]
+    assert ([able], True) in stops and ([unable], None) in stops
+    assert (power(able), power(unable)) == ("stopped", "stopped")
+    assert tags_of(ec2, unable)[STATE_TAG] == "stop@2026-11-23T18:00:00Z"
+
+
 # --- states the box is in ----------------------------------------------------------------
 
 
