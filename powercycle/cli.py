@@ -99,12 +99,17 @@ def _fmt(event: Event, schedule: Schedule) -> str:
 
 
 def _transitions(schedule: Schedule, now: datetime, count: int) -> list[Event]:
-    """Events that change the desired state (a stop after a stop changes nothing)."""
+    """Events that change the desired state (a stop after a stop changes nothing).
+
+    With only one kind of cron every event counts: between two stops a person may have
+    started the box, and each stop stops it again.
+    """
     latest = schedule.latest_event(now)
     current = latest.action if latest else None
+    one_kind = not schedule.start or not schedule.stop
     found: list[Event] = []
     for event in schedule.events_after(now):
-        if event.action != current:
+        if one_kind or event.action != current:
             found.append(event)
             current = event.action
             if len(found) == count:

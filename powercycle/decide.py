@@ -120,15 +120,13 @@ def _max_runtime_exceeded(
 ) -> Decision | None:
     """`maxRuntime`: stop what has been running too long.
 
-    The clock starts at the later of the launch and the latest scheduled start, so a
-    scheduled start is never undone by the cap; it catches boxes started by hand.
+    The clock is the current run's own start (EC2: `LaunchTime`), as the design says: a
+    scheduled start that finds the box already up (started by hand the night before) does
+    not restart it.
     """
     if schedule.max_runtime is None or power is not Power.RUNNING or running_since is None:
         return None
-    began = running_since
-    if event is not None and event.action == "start" and event.time > began:
-        began = event.time
-    if now - began <= schedule.max_runtime:
+    if now - running_since <= schedule.max_runtime:
         return None
     return Decision(
         "stop", "max-runtime", Event(now.astimezone(UTC).replace(microsecond=0), "stop"), event

@@ -202,6 +202,7 @@ def run_manual(
         else:
             outcome.decision = Decision(action, "manual", None)
             outcome.reason = "manual"
+            outcome.result = "planned"
     _act(config, outcomes)
     for outcome in outcomes:
         LOG.info(json.dumps(outcome.log_record()))

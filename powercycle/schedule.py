@@ -79,7 +79,9 @@ class Schedule:
 
     def latest_event(self, now: datetime) -> Event | None:
         """The event with the greatest time <= now (start wins a tie), or None."""
-        return _latest_event(self, _check_aware(now))
+        # In UTC before the cache: two local readings of a repeated hour (fold 0 and 1)
+        # compare and hash equal, so the cache would answer one with the other's result.
+        return _latest_event(self, _check_aware(now).astimezone(UTC))
 
     def events_after(self, after: datetime) -> Iterator[Event]:
         """Events strictly after `after`, in time order (start before stop on a tie)."""
@@ -227,7 +229,17 @@ def _freeze(doc: object) -> object:
         return _FrozenObject(tuple((str(k), _freeze(v)) for k, v in doc.items()))
     if isinstance(doc, list):
         return tuple(_freeze(v) for v in doc)
+    if isinstance(doc, bool | int | float):
+        # True == 1 == 1.0 and they hash alike: without the type, a cached parse of
+        # {"enforce": true} would answer for {"enforce": 1}, which must be rejected.
+        return _Scalar(type(doc), doc)
     return doc
+
+
+@dataclass(frozen=True)
+class _Scalar:
+    kind: type
+    value: object
 
 
 @dataclass(frozen=True)
@@ -236,6 +248,8 @@ class _FrozenObject:
 
 
 def _thaw(value: object) -> object:
+    if isinstance(value, _Scalar):
+        return value.value
     if isinstance(value, _FrozenObject):
         return {k: _thaw(v) for k, v in value.items}
     if isinstance(value, tuple):

@@ -1,0 +1,222 @@
+"""Small helpers shared by the tests: moments, a tagged fleet on moto, call counting."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from botocore.exceptions import ClientError
+
+REGION = "eu-west-1"
+TAG = "ec2Powercycle"
+STATE_TAG = "powercycle:state"
+# The schedule of the ec2-powercycle README (seed 001): office hours, Monday to Friday.
+SEED = '{ "start": "0 8 * * 1-5", "stop": "55 17 * * 1-5" }'
+MUTATING = {"StartInstances", "StopInstances", "CreateTags", "DeleteTags"}
+
+
+def at(text: str, tz: str = "UTC", *, fold: int = 0) -> datetime:
+    """`at("2026-11-23 08:14", tz="Europe/London")`: an aware moment on a wall clock."""
+    return datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(tz), fold=fold)
+
+
+def ticks(
+    first: datetime, last: datetime, every: timedelta = timedelta(minutes=15)
+) -> list[datetime]:
+    """The Lambda's schedule: `first`, `first + every`, ... up to and including `last`."""
+    out = []
+    moment = first
+    while moment <= last:
+        out.append(moment)
+        moment += every
+    return out
+
+
+def schedule_tag(**schedule: object) -> str:
+    return json.dumps(schedule)
+
+
+def launch(
+    ec2: Any,
+    tags: Mapping[str, str] | None = None,
+    *,
+    state: str = "running",
+    count: int = 1,
+) -> list[str]:
+    """Launch `count` instances in one reservation with `tags`; stop them if asked."""
+    spec = (
+        [{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}]
+        if tags
+        else []
+    )
+    reservation = ec2.run_instances(
+        ImageId=image(ec2),
+        MinCount=count,
+        MaxCount=count,
+        InstanceType="t3.micro",
+        TagSpecifications=spec,
+    )
+    ids = [i["InstanceId"] for i in reservation["Instances"]]
+    if state == "stopped":
+        ec2.stop_instances(InstanceIds=ids)
+    elif state != "running":
+        raise ValueError(state)
+    return ids
+
+
+def launch_fleet(
+    ec2: Any, *, reservations: int, per_reservation: int, tags: Mapping[str, str]
+) -> list[str]:
+    """Many reservations of tagged instances. Tagged after launch, in bulk: moto scans
+    every tag it holds for each instance it launches, which makes tagging at launch
+    quadratic."""
+    ids = [i for _ in range(reservations) for i in launch(ec2, count=per_reservation)]
+    for k in range(0, len(ids), 1000):
+        ec2.create_tags(
+            Resources=ids[k : k + 1000], Tags=[{"Key": k_, "Value": v} for k_, v in tags.items()]
+        )
+    return ids
+
+
+def image(ec2: Any) -> str:
+    """An AMI to launch from. The tests run moto without its thousands of built-in images
+    (MOTO_EC2_LOAD_DEFAULT_AMIS=false: every launch would scan them), so register one."""
+    ami: str | None = getattr(ec2, "_powercycle_test_ami", None)
+    if ami is None:
+        ami = ec2.register_image(Name="powercycle-test", RootDeviceName="/dev/sda1")["ImageId"]
+        ec2._powercycle_test_ami = ami
+    return ami
+
+
+def states(ec2: Any, ids: Iterable[str]) -> dict[str, str]:
+    """Instance id -> EC2 state name."""
+    ids = list(ids)
+    found: dict[str, str] = {}
+    for page in ec2.get_paginator("describe_instances").paginate(InstanceIds=ids):
+        for reservation in page["Reservations"]:
+            for instance in reservation["Instances"]:
+                found[instance["InstanceId"]] = instance["State"]["Name"]
+    return found
+
+
+def state_of(ec2: Any, instance_id: str) -> str:
+    return states(ec2, [instance_id])[instance_id]
+
+
+def tags_of(ec2: Any, instance_id: str) -> dict[str, str]:
+    reservation = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]
+    return {t["Key"]: t["Value"] for t in reservation["Instances"][0].get("Tags", [])}
+
+
+def moto_instance(instance_id: str, region: str = REGION) -> Any:
+    """moto's own record of an instance, to set what the API cannot (state, launch time)."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ec2.models import ec2_backends
+
+    return ec2_backends[DEFAULT_ACCOUNT_ID][region].get_instance(instance_id)
+
+
+def set_state(instance_id: str, name: str, region: str = REGION) -> None:
+    """Put an instance in a state moto never shows by itself (pending, stopping)."""
+    codes = {"pending": 0, "running": 16, "stopping": 64, "stopped": 80}
+    instance = moto_instance(instance_id, region)
+    instance._state.name = name
+    instance._state.code = codes[name]
+
+
+def set_launch_time(instance_id: str, moment: datetime, region: str = REGION) -> None:
+    """moto keeps the creation time; EC2 moves LaunchTime on every start."""
+    # moto keeps a naive UTC datetime.
+    moto_instance(instance_id, region).launch_time = moment.astimezone(UTC).replace(tzinfo=None)
+
+
+class Calls:
+    """Records every API call a client makes (operation name and parameters)."""
+
+    def __init__(self, client: Any) -> None:
+        self.log: list[tuple[str, dict[str, Any]]] = []
+        client.meta.events.register("provide-client-params.ec2", self._seen)
+
+    def _seen(self, model: Any, params: Mapping[str, Any], **_: Any) -> None:
+        self.log.append((model.name, dict(params)))
+
+    @property
+    def count(self) -> Counter[str]:
+        return Counter(name for name, _ in self.log)
+
+    def of(self, operation: str) -> list[dict[str, Any]]:
+        return [params for name, params in self.log if name == operation]
+
+    def clear(self) -> None:
+        self.log.clear()
+
+    def mutating(self) -> list[str]:
+        return [name for name, _ in self.log if name in MUTATING]
+
+
+def client_error(code: str, message: str, operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
+
+
+class Refusal:
+    """Makes one operation fail with `code` for the calls whose parameters match `when`.
+
+    Raised before the request is sent, like EC2 refusing a whole call: nothing in that
+    call happens. `times` limits how many calls are refused; `lift()` ends it.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        operation: str,
+        when: Callable[[dict[str, Any]], bool],
+        code: str,
+        message: str,
+        times: int | None,
+    ) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self._args = (code, message, operation)
+        self._when = when
+        self._times = times
+        self.active = True
+        client.meta.events.register(f"before-parameter-build.ec2.{operation}", self._hook)
+
+    def _hook(self, params: dict[str, Any], **_: Any) -> None:
+        if not self.active or not self._when(params):
+            return
+        if self._times is not None and len(self.calls) >= self._times:
+            return
+        self.calls.append(dict(params))
+        raise client_error(*self._args)
+
+    def lift(self) -> None:
+        self.active = False
+
+
+def refuse(
+    client: Any,
+    operation: str,
+    when: Callable[[dict[str, Any]], bool],
+    code: str,
+    message: str = "refused by the test",
+    *,
+    times: int | None = None,
+) -> Refusal:
+    return Refusal(client, operation, when, code, message, times)
+
+
+def log_lines(records: Iterable[Any]) -> list[dict[str, Any]]:
+    """The JSON decision lines among captured log records (one per resource)."""
+    lines = []
+    for record in records:
+        try:
+            parsed = json.loads(record.getMessage())
+        except ValueError:
+            continue
+        if isinstance(parsed, dict) and "resource" in parsed:
+            lines.append(parsed)
+    return lines
