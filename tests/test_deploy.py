@@ -701,8 +701,11 @@ def test_role_grants_nothing_broad(template: dict[str, Any]) -> None:
 
 
 def test_deploy_doc_covers_the_kit() -> None:
-    """docs/deploy.md shows Docker, the scripts, CloudFormation, both policies and the test."""
-    doc = (REPO / "docs" / "deploy.md").read_text()
+    """The README's Deploy section shows Docker, the scripts, CloudFormation, both policies
+    and the test."""
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("\n## Deploy\n")
+    doc = readme[start : readme.index("\n## ", start + 1)]
     for needle in (
         "docker run",
         "./package.sh",
