@@ -3,11 +3,11 @@
     .venv/bin/python bench/bench.py                 # N = 1000, 2000, 10000
     .venv/bin/python bench/bench.py --sizes 1000    # one size
 
-A moto server (`fleet_server.py`) runs in its own process on 127.0.0.1, a fresh one per client; for each N
-it holds a fleet of N running instances, one per reservation, identical for both clients
-but for the tag key (`ec2Powercycle`, `benchBare`), each with a stop event that has just
-passed, so the whole fleet must act. Each client
-runs in a fresh process of its own, so what is measured is the client's cost only:
+A moto server (`fleet_server.py`) runs in its own process on 127.0.0.1, a fresh one per
+client. For each N it holds a fleet of N running instances, one per reservation, identical
+for both clients but for the tag key (`ec2Powercycle`, `benchBare`), each with a stop event
+that has just passed, so the whole fleet must act. Each client runs in a fresh process of
+its own, so what is measured is the client's cost only:
 
 * AWS calls by operation (counted in the client, at botocore's `_make_api_call`);
 * CPU time, user + system, of the whole client process (interpreter start and imports
