@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from . import engine
 from .config import Config, ConfigError
+from .handler import setup_logging
 from .schedule import Event, Schedule, ScheduleError, format_utc, parse_schedule_text
 
 WEEK = timedelta(days=7)
@@ -42,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    setup_logging()
     try:
         if args.command == "run":
             return _run(args.dry_run, args.region)

@@ -28,7 +28,7 @@ class EventError(ValueError):
 
 def handler(event: Mapping[str, Any] | None, context: object = None) -> dict[str, Any]:
     """Run one pass (scheduled event or `{}`) or a manual action; return the summary."""
-    _setup_logging()
+    setup_logging()
     now = datetime.now(UTC)
     return run_event(dict(event or {}), Config.from_env(), now)
 
@@ -68,7 +68,7 @@ def run_event(event: dict[str, Any], config: Config, now: datetime) -> dict[str,
     return result
 
 
-def _setup_logging() -> None:
+def setup_logging() -> None:
     # Lambda's runtime installs a root handler; elsewhere give our JSON lines a plain one.
     root = logging.getLogger()
     if not root.handlers:
