@@ -94,7 +94,11 @@ def _follow_event(
 ) -> Decision:
     if event is None:
         return Decision(None, "no-event", None)
-    if not schedule.enforce and state is not None and event.time <= state.time:
+    if state is not None and (
+        event.time < state.time or (not schedule.enforce and event.time == state.time)
+    ):
+        # A state newer than the latest event is a max-runtime stop: even `enforce` leaves
+        # it until the next event, or the two would cycle the resource on and off.
         return Decision(None, "handled", None, event)
 
     desired = Power.RUNNING if event.action == "start" else Power.STOPPED

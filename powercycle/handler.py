@@ -35,13 +35,15 @@ def handler(event: Mapping[str, Any] | None, context: object = None) -> dict[str
 
 def run_event(event: dict[str, Any], config: Config, now: datetime) -> dict[str, Any]:
     """Dispatch one invocation payload; the handler minus the clock and the environment."""
-    dry_run = event.get("dryRun")
-    if dry_run is not None:
-        if isinstance(dry_run, str):
-            dry_run = parse_bool("dryRun", dry_run)
-        elif not isinstance(dry_run, bool):
-            raise EventError(f"dryRun must be true or false, got {dry_run!r}")
-    config = config.with_overrides(dry_run=dry_run)
+    dry_run = event.get("dryRun", False)
+    if isinstance(dry_run, str):
+        dry_run = parse_bool("dryRun", dry_run)
+    elif not isinstance(dry_run, bool):
+        raise EventError(f"dryRun must be true or false, got {dry_run!r}")
+    # An event can ask for a dry run, never out of one: POWERCYCLE_DRY_RUN=true is a guard
+    # that a test event with "dryRun": false does not lift.
+    if dry_run:
+        config = config.with_overrides(dry_run=True)
 
     if "instanceIds" in event or "clusterNames" in event:
         kind, key = ("ec2", "instanceIds") if "instanceIds" in event else ("eks", "clusterNames")

@@ -264,6 +264,23 @@ def test_max_runtime_counts_from_launch_time() -> None:
     assert fresh.action is None
 
 
+def test_enforce_does_not_undo_a_max_runtime_stop() -> None:
+    """enforce + maxRuntime: the max-runtime stop (recorded at now, newer than the latest
+    event) holds until the next event; enforce does not start the box again."""
+    schedule = parse_schedule(
+        {"start": "0 8 * * *", "stop": "0 18 * * *", "maxRuntime": "4h", "enforce": True}
+    )
+    morning = Event(at("2026-11-24 08:00").astimezone(UTC), "start")
+    capped = decide(schedule, morning, R, at("2026-11-24 12:15"), running_since=morning.time)
+    assert (capped.action, capped.reason) == ("stop", "max-runtime")
+    assert capped.record is not None
+    later = decide(schedule, capped.record, S, at("2026-11-24 12:30"))
+    assert later == d(None, "handled", None, morning)
+    # The next event is acted on as usual (and enforced from then on).
+    evening = decide(schedule, capped.record, R, at("2026-11-24 18:00"))
+    assert (evening.action, evening.reason) == ("stop", "enforce")
+
+
 # --- whole weeks, without AWS ------------------------------------------------------------
 
 

@@ -238,14 +238,16 @@ def test_dry_run_event_changes_nothing(ec2: Any, shared_client: Any, event: dict
     assert state_of(ec2, up) == "running" and STATE_TAG not in tags_of(ec2, up)
 
 
+@pytest.mark.parametrize("event", [{}, {"dryRun": False}, {"dryRun": "no"}])
 def test_dry_run_from_the_environment(
-    ec2: Any, shared_client: Any, monkeypatch: pytest.MonkeyPatch
+    ec2: Any, shared_client: Any, monkeypatch: pytest.MonkeyPatch, event: dict[str, Any]
 ) -> None:
+    """POWERCYCLE_DRY_RUN=yes is a guard: an event saying "dryRun": false does not lift it."""
     monkeypatch.setenv("POWERCYCLE_DRY_RUN", "yes")
     up = launch(ec2, {TAG: SEED})[0]
     calls = Calls(ec2)
     with freeze_time(MONDAY_EVENING):
-        assert handler({}, None)["dryRun"] is True
+        assert handler(event, None)["dryRun"] is True
     assert calls.mutating() == [] and state_of(ec2, up) == "running"
 
 
