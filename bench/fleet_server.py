@@ -42,6 +42,10 @@ def get_instance(self: Any, instance_id: str) -> Any:
     return found
 
 
+def get_instance_by_id(self: Any, instance_id: str) -> Any:
+    return _index(self, instance_id).get(instance_id)
+
+
 def get_multi_instances_by_id(self: Any, instance_ids: list[str], filters: Any = None) -> Any:
     missing = []
     result = []
@@ -73,6 +77,7 @@ def main() -> None:
     TaggedEC2Resource.get_tags = get_tags  # type: ignore[method-assign]
     InstanceBackend.get_instance = get_instance  # type: ignore[method-assign]
     InstanceBackend.get_multi_instances_by_id = get_multi_instances_by_id  # type: ignore[method-assign]
+    InstanceBackend.get_instance_by_id = get_instance_by_id  # type: ignore[method-assign]
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False)
     server.start()
     while True:
