@@ -34,14 +34,15 @@ def error_code(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def error_message(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Message", ""))
+    return str(exc)
+
+
 def describe_error(exc: BaseException) -> str:
     """`Code: message` of an AWS error, for logs and summaries."""
-    if isinstance(exc, ClientError):
-        err = exc.response.get("Error", {})
-        return f"{err.get('Code', 'ClientError')}: {err.get('Message', '')}".rstrip(": ")
-    if isinstance(exc, BotoCoreError):
-        return f"{type(exc).__name__}: {exc}"
-    return f"{type(exc).__name__}: {exc}"
+    return f"{error_code(exc)}: {error_message(exc)}".rstrip(": ")
 
 
 AWS_ERRORS = (ClientError, BotoCoreError)

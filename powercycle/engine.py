@@ -144,9 +144,7 @@ def run_pass(
 
     _act(config, outcomes)
     _record(config, outcomes)
-    for outcome in outcomes:
-        LOG.info(json.dumps(outcome.log_record()))
-        summary.add(outcome)
+    _report(summary, outcomes)
     return summary
 
 
@@ -204,9 +202,7 @@ def run_manual(
             outcome.reason = "manual"
             outcome.result = "planned"
     _act(config, outcomes)
-    for outcome in outcomes:
-        LOG.info(json.dumps(outcome.log_record()))
-        summary.add(outcome)
+    _report(summary, outcomes)
     return summary
 
 
@@ -267,18 +263,14 @@ def _decide(
 def _act(config: Config, outcomes: Sequence[Outcome]) -> None:
     if config.dry_run:
         return
-    batches: dict[tuple[int, Action], list[Outcome]] = defaultdict(list)
-    providers: dict[int, Provider] = {}
+    batches: dict[tuple[Provider, Action], list[Outcome]] = defaultdict(list)
     for outcome in outcomes:
         if outcome.action is not None and outcome.result in ("planned", "none"):
-            key = id(outcome.provider)
-            providers[key] = outcome.provider
-            batches[(key, outcome.action)].append(outcome)
+            batches[(outcome.provider, outcome.action)].append(outcome)
 
-    def run(key: tuple[int, Action]) -> dict[str, ActionError | None]:
-        group = batches[key]
-        requests = [ActRequest(o.resource, o.schedule) for o in group]
-        return providers[key[0]].act(key[1], requests)
+    def run(key: tuple[Provider, Action]) -> dict[str, ActionError | None]:
+        provider, action = key
+        return provider.act(action, [ActRequest(o.resource, o.schedule) for o in batches[key]])
 
     groups = list(batches)
     for group, results in zip(groups, _parallel(groups, run), strict=True):
@@ -295,8 +287,7 @@ def _act(config: Config, outcomes: Sequence[Outcome]) -> None:
 
 def _record(config: Config, outcomes: Sequence[Outcome]) -> None:
     """Write the handled event to the state tag of every resource whose action went through."""
-    pending: dict[int, dict[str, Outcome]] = defaultdict(dict)
-    providers: dict[int, Provider] = {}
+    pending: dict[Provider, dict[str, Outcome]] = defaultdict(dict)
     for outcome in outcomes:
         decision = outcome.decision
         if decision is None or decision.record is None or outcome.error:
@@ -305,18 +296,17 @@ def _record(config: Config, outcomes: Sequence[Outcome]) -> None:
         outcome.recorded = value
         if config.dry_run or value == outcome.state:
             continue
-        providers[id(outcome.provider)] = outcome.provider
-        pending[id(outcome.provider)][outcome.resource.id] = outcome
+        pending[outcome.provider][outcome.resource.id] = outcome
 
-    def run(key: int) -> dict[str, str]:
-        group = pending[key]
-        return providers[key].record(
+    def run(provider: Provider) -> dict[str, str]:
+        group = pending[provider]
+        return provider.record(
             config.state_tag, {rid: o.recorded or "" for rid, o in group.items()}
         )
 
-    keys = list(pending)
-    for key, errors in zip(keys, _parallel(keys, run), strict=True):
-        for rid, outcome in pending[key].items():
+    owners = list(pending)
+    for provider, errors in zip(owners, _parallel(owners, run), strict=True):
+        for rid, outcome in pending[provider].items():
             error = (
                 aws.describe_error(errors) if isinstance(errors, BaseException) else errors.get(rid)
             )
@@ -325,6 +315,13 @@ def _record(config: Config, outcomes: Sequence[Outcome]) -> None:
                 # resource already in state and records it then.
                 outcome.recorded = None
                 outcome.error = f"state tag not written: {error}"
+
+
+def _report(summary: Summary, outcomes: Sequence[Outcome]) -> None:
+    """One JSON log line per resource, and its place in the summary."""
+    for outcome in outcomes:
+        LOG.info(json.dumps(outcome.log_record()))
+        summary.add(outcome)
 
 
 def _fail(outcome: Outcome, reason: str, error: str, *, keep_reason: bool = False) -> None:

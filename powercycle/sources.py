@@ -85,8 +85,15 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Bodies that are clearly not a JSON document. Anything else (application/json,
 # text/plain as raw.githubusercontent.com serves it, binary/octet-stream as S3 does, no
 # Content-Type at all) is parsed, and the parse decides.
-_NOT_JSON_PREFIXES = ("text/html", "application/xhtml", "image/", "audio/", "video/", "font/",
-                      "multipart/")
+_NOT_JSON_PREFIXES = (
+    "text/html",
+    "application/xhtml",
+    "image/",
+    "audio/",
+    "video/",
+    "font/",
+    "multipart/",
+)
 
 
 @dataclass(frozen=True)
@@ -329,9 +336,7 @@ def _json_kind(value: object) -> str:
 # --- fetching -------------------------------------------------------------------------
 
 
-def _fetch_all(
-    locations: Sequence[Location], config: Config, limits: Limits
-) -> dict[str, object]:
+def _fetch_all(locations: Sequence[Location], config: Config, limits: Limits) -> dict[str, object]:
     """fetch_key -> parsed JSON document, or the SourceError saying why there is none."""
     if not locations:
         return {}
@@ -380,9 +385,7 @@ def _parse_json(body: bytes) -> object:
     try:
         return json.loads(body)
     except json.JSONDecodeError as exc:
-        raise SourceError(
-            f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-        ) from None
+        raise SourceError(f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
     except UnicodeDecodeError:
         raise SourceError("not JSON (not UTF-8 text)") from None
     except RecursionError:
@@ -456,8 +459,9 @@ def _fetch_url(url: str, allowlist: Sequence[str], limits: Limits) -> object:
             try:
                 request = session.prepare_request(
                     requests.Request(
-                        "GET", current, headers={"Accept": "application/json",
-                                                 "User-Agent": USER_AGENT}
+                        "GET",
+                        current,
+                        headers={"Accept": "application/json", "User-Agent": USER_AGENT},
                     )
                 )
             except (requests.RequestException, ValueError) as exc:

@@ -163,7 +163,7 @@ class Ec2Provider:
             try:
                 call(batch)
             except aws.AWS_ERRORS as exc:
-                error = ActionError(aws.error_code(exc), aws.describe_error(exc).partition(": ")[2])
+                error = ActionError(aws.error_code(exc), aws.error_message(exc))
                 if error.code in RETRYABLE and attempt < retries:
                     self._sleep(delay * 2**attempt)
                     continue
