@@ -141,9 +141,12 @@ for dirpath, dirnames, filenames in os.walk(site, topdown=False):
 
 
 def skipped(rel: Path) -> bool:
-    return any(
-        part == "__pycache__" or part.startswith(".") for part in rel.parts
-    ) or rel.suffix in {".pyc", ".pyo"}
+    # powercycle/local (the demo and the CAST AI stand-in) runs on operators' machines only.
+    return (
+        any(part == "__pycache__" or part.startswith(".") for part in rel.parts)
+        or rel.suffix in {".pyc", ".pyo"}
+        or rel.parts[:2] == ("powercycle", "local")
+    )
 
 
 entries: dict[str, Path] = {}

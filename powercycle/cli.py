@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args.dry_run, args.region)
         if args.command == "check":
             return _check(args.schedule, args.count)
-        from .demo import run_demo
+        from .local.demo import run_demo
 
         return run_demo()
     except ConfigError as exc:

@@ -9,7 +9,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from powercycle.castai import BAD_KEY, CastAIClient, CastAIError, Cluster, match_eks, match_name
-from powercycle.castai_standin import CastAIStandin
+from powercycle.local.castai_standin import CastAIStandin
 
 KEY = "castai-key-5f0e1d2c"
 ACCOUNT = "123456789012"

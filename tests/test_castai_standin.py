@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from powercycle.castai import CLUSTERS_PATH, KEY_HEADER
-from powercycle.castai_standin import CastAIStandin
+from powercycle.local.castai_standin import CastAIStandin
 
 KEY = "standin-key-0123"
 

@@ -22,10 +22,10 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from powercycle import engine
-from powercycle.castai_standin import CastAIStandin
 from powercycle.config import Config
 from powercycle.decide import Power
 from powercycle.handler import run_event
+from powercycle.local.castai_standin import CastAIStandin
 from powercycle.providers import Provider, all_providers, ec2
 from powercycle.providers import eks as eks_provider
 from powercycle.providers.eks import CastAIAccess, EksProvider

@@ -33,6 +33,10 @@ class Resource:
     skip: str | None = None
     # The provider could not make it schedulable (e.g. unknown to CAST AI).
     error: str | None = None
+    # An action accepted by an earlier pass that did not take (a CAST AI operation that
+    # ended in an error, an EC2 start that bounced): reported as failed, and the provider
+    # hands over `tags` without the state tag, so the event is unhandled and retried.
+    unhandled: str | None = None
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from . import aws
+from .. import aws
 
 REGION = "eu-west-1"
 FAKE_CREDENTIALS = {
@@ -193,8 +193,8 @@ class _Capture(logging.Handler):
 
 
 def run_demo() -> int:
+    from ..handler import handler
     from .castai_standin import CastAIStandin
-    from .handler import handler
 
     capture = _Capture()
     log = logging.getLogger("powercycle")
@@ -246,7 +246,7 @@ def run_demo() -> int:
 
 
 def _castai_clusters(url: str, key: str) -> list[Any]:
-    from .castai import CastAIClient
+    from ..castai import CastAIClient
 
     client = CastAIClient(url, key)
     try:
