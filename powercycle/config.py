@@ -36,13 +36,17 @@ def parse_bool(name: str, raw: str) -> bool:
 
 
 def parse_exclusions(name: str, raw: str) -> tuple[tuple[str, str], ...]:
-    """`key=value[,key=value...]`: resources with any of these tags are never touched."""
+    """`key=value[,key=value...]`: resources with any of these tags are never touched.
+
+    Keys and values are compared case-insensitively, surrounding spaces ignored:
+    `Environment=P` is production as much as `environment=p` is.
+    """
     pairs: list[tuple[str, str]] = []
     for item in filter(None, (part.strip() for part in raw.split(","))):
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"{name}: {item!r} is not of the form key=value")
-        pairs.append((key.strip(), value.strip()))
+        pairs.append((key.strip().lower(), value.strip().lower()))
     return tuple(pairs)
 
 
@@ -61,6 +65,16 @@ class Config:
     castai_secret_name: str = DEFAULT_SECRET_NAME
     castai_resume_instance_type: str | None = None
     sns_topic_arn: str | None = None
+    # Scale (design: "Interfaces added in turn 2 > Scale").
+    all_regions: bool = False  # POWERCYCLE_REGIONS=all: every region enabled for the account
+    account_roles: tuple[str, ...] = ()
+    external_id: str | None = field(default=None, repr=False)
+    skip_own_account: bool = False
+    fanout_threshold: int = 8
+    # The pass budget outside Lambda (inside, the invocation's remaining time).
+    budget_seconds: float = 600.0
+    notice_minutes: int = 15
+    max_attempts: int = 3
     state_tag: str = "powercycle:state"
     skip_until_tag: str = "powercycle:skip-until"
     # In-run retries of a refused batch (capacity, throttling) and their first delay.
@@ -77,12 +91,18 @@ class Config:
             return value.strip() if value is not None and value.strip() else None
 
         regions_raw = get("POWERCYCLE_REGIONS")
-        if regions_raw:
+        all_regions = (regions_raw or "").lower() == "all"
+        if regions_raw and not all_regions:
             regions = tuple(r.strip() for r in regions_raw.split(",") if r.strip())
         else:
             default_region = get("AWS_REGION") or get("AWS_DEFAULT_REGION")
-            if not default_region and need_region:
-                raise ConfigError("no region: set POWERCYCLE_REGIONS (comma list) or AWS_REGION")
+            if not default_region and env is os.environ:
+                default_region = _profile_region()
+            if not default_region and need_region and not all_regions:
+                raise ConfigError(
+                    "no region: set POWERCYCLE_REGIONS (comma list or 'all'), AWS_REGION, "
+                    "or a region in your AWS profile (--region on the command line)"
+                )
             regions = (default_region,) if default_region else ()
 
         default_tz = get("POWERCYCLE_DEFAULT_TZ") or "UTC"
@@ -104,6 +124,10 @@ class Config:
             )
 
         allowlist_raw = get("POWERCYCLE_URL_ALLOWLIST") or ""
+        roles = tuple(r.strip() for r in (get("POWERCYCLE_ACCOUNT_ROLES") or "").split(","))
+        for role in filter(None, roles):
+            if not role.startswith("arn:") or ":role/" not in role:
+                raise ConfigError(f"POWERCYCLE_ACCOUNT_ROLES: {role!r} is not a role ARN")
         return cls(
             tag=get("POWERCYCLE_TAG") or DEFAULT_TAG,
             dry_run=parse_bool("POWERCYCLE_DRY_RUN", env.get("POWERCYCLE_DRY_RUN", "")),
@@ -119,6 +143,16 @@ class Config:
             castai_secret_name=get("CASTAI_SECRET_NAME") or DEFAULT_SECRET_NAME,
             castai_resume_instance_type=get("CASTAI_RESUME_INSTANCE_TYPE"),
             sns_topic_arn=get("POWERCYCLE_SNS_TOPIC_ARN"),
+            all_regions=all_regions,
+            account_roles=tuple(filter(None, roles)),
+            external_id=get("POWERCYCLE_EXTERNAL_ID"),
+            skip_own_account=parse_bool(
+                "POWERCYCLE_SKIP_OWN_ACCOUNT", env.get("POWERCYCLE_SKIP_OWN_ACCOUNT", "")
+            ),
+            fanout_threshold=_number(env, "POWERCYCLE_FANOUT_THRESHOLD", 8, minimum=1),
+            budget_seconds=_number(env, "POWERCYCLE_BUDGET_SECONDS", 600, minimum=1),
+            notice_minutes=_number(env, "POWERCYCLE_NOTICE_MINUTES", 15, minimum=0),
+            max_attempts=_number(env, "POWERCYCLE_MAX_ATTEMPTS", 3, minimum=1),
         )
 
     def with_overrides(
@@ -132,9 +166,32 @@ class Config:
         )
 
     def excluded_by(self, tags: Mapping[str, str]) -> str | None:
-        """The `key=value` exclusion these tags match (values case-insensitive), if any."""
-        lowered = {k: v.strip().lower() for k, v in tags.items()}
+        """The `key=value` exclusion these tags match (keys and values case-insensitive)."""
+        lowered = {k.strip().lower(): v.strip().lower() for k, v in tags.items()}
         for key, value in self.exclude:
-            if key in lowered and lowered[key] == value.lower():
+            if lowered.get(key.lower()) == value.lower():
                 return f"{key}={value}"
+        return None
+
+
+def _number(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def _profile_region() -> str | None:
+    """The region of the AWS profile or config file, as the AWS CLI would find it."""
+    from . import aws
+
+    try:
+        return aws.default_region()
+    except Exception:  # a broken config file is reported by the first AWS call instead
         return None

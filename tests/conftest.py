@@ -53,6 +53,9 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    # Clients are kept for the life of the process (warm Lambda invocations): every test
+    # starts from an empty cache, so no client carries another test's endpoint or keys.
+    aws_module.reset()
 
 
 @pytest.fixture

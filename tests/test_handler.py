@@ -86,11 +86,15 @@ def test_exclusions_parsing() -> None:
         assert "POWERCYCLE_EXCLUDE" in str(caught.value) and repr(raw) in str(caught.value)
 
 
-def test_excluded_by_compares_values_case_insensitively() -> None:
+def test_excluded_by_compares_keys_and_values_case_insensitively() -> None:
     config = Config(exclude=(("environment", "p"), ("team", "Core")))
     assert config.excluded_by({"environment": "P"}) == "environment=p"
+    # The production guard of the seed: `Environment=P` is production too.
+    assert config.excluded_by({"Environment": "P"}) == "environment=p"
+    assert config.excluded_by({" ENVIRONMENT ": " p"}) == "environment=p"
     assert config.excluded_by({"team": "CORE "}) == "team=Core"
-    assert config.excluded_by({"environment": "prod", "Team": "core"}) is None
+    assert config.excluded_by({"Team": "core"}) == "team=Core"
+    assert config.excluded_by({"environment": "prod", "team": "platform"}) is None
 
 
 def test_other_settings() -> None:
