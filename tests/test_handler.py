@@ -269,7 +269,7 @@ def test_unreadable_dry_run_setting_fails_the_invocation(
 @pytest.mark.parametrize(
     ("event", "error", "needle"),
     [
-        ({"dryRun": "maybe"}, ConfigError, "dryRun"),
+        ({"dryRun": "maybe"}, EventError, "dryRun"),
         ({"dryRun": 1}, EventError, "dryRun"),
         ({"instanceIds": "i-123", "action": "start"}, EventError, "instanceIds"),
         ({"instanceIds": [], "action": "start"}, EventError, "instanceIds"),

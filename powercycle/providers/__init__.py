@@ -16,7 +16,12 @@ from ..decide import Power
 from ..schedule import Action, Schedule
 
 if TYPE_CHECKING:
+    from ..budget import Budget
     from ..config import Config
+
+# The code of an ActionError for a resource the provider did not reach before the pass
+# budget ran out: the engine reports it as `deferred` and records nothing.
+DEFERRED = "Deferred"
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,8 @@ class Resource:
     # ended in an error, an EC2 start that bounced): reported as failed, and the provider
     # hands over `tags` without the state tag, so the event is unhandled and retried.
     unhandled: str | None = None
+    # The AWS account it lives in ("" when the pass scans only its own account).
+    account: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,11 +83,14 @@ class Provider(Protocol):
         ...
 
 
-def all_providers(config: Config, regions: Sequence[str]) -> list[Provider]:
+def all_providers(
+    config: Config, regions: Sequence[str], *, budget: Budget | None = None
+) -> list[Provider]:
     from . import ec2, eks
 
     providers: list[Provider] = []
-    for kind, make in (("ec2", ec2.providers), ("eks", eks.providers)):
-        if kind in config.kinds:
-            providers.extend(make(config, regions))
+    if "ec2" in config.kinds:
+        providers.extend(ec2.providers(config, regions, budget=budget))
+    if "eks" in config.kinds:
+        providers.extend(eks.providers(config, regions))
     return providers
