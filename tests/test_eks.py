@@ -22,6 +22,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from powercycle import engine
+from powercycle.budget import Budget
+from powercycle.castai_access import OPERATION_TAG
 from powercycle.config import Config
 from powercycle.decide import Power
 from powercycle.handler import run_event
@@ -68,12 +70,18 @@ def castai() -> Iterator[CastAIStandin]:
         yield server
 
 
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """urllib3's Retry sleeps, recorded instead of slept."""
-    slept: list[float] = []
-    monkeypatch.setattr("urllib3.util.retry.time.sleep", slept.append)
-    return slept
+class RecordingBudget(Budget):
+    """A budget whose sleeps are recorded, not slept (refused when they do not fit)."""
+
+    def __init__(self, seconds: float = 600.0) -> None:
+        super().__init__(seconds)
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> bool:
+        if seconds > self.remaining() - self.reserve:
+            return False
+        self.slept.append(seconds)
+        return True
 
 
 def config(castai: CastAIStandin | None = None, **overrides: Any) -> Config:
@@ -338,28 +346,33 @@ def test_no_instance_type_is_an_error_and_no_call(aws: None, castai: CastAIStand
 # --- CAST AI trouble ---------------------------------------------------------------------------
 
 
-def test_429_then_success(aws: None, castai: CastAIStandin, sleeps: list[float]) -> None:
+def test_429_then_success(aws: None, castai: CastAIStandin) -> None:
     """A 429 with Retry-After on hibernate: waited, retried, done and recorded."""
     make_cluster("dev", {TAG: SEED})
     castai.add_cluster("dev", region=REGION)
-    castai.fail_next(1, 429, route="hibernate", retry_after=1)
-    summary = run(config(castai), at("2026-11-23 18:00"))
+    castai.fail_next(1, 429, route="hibernate", retry_after=3)
+    cfg = config(castai)
+    budget = RecordingBudget()
+    summary = run(
+        cfg, at("2026-11-23 18:00"), eks_provider.providers(cfg, cfg.regions, budget=budget)
+    )
     assert by_id(summary)["dev"]["result"] == "done"
     assert castai.counts["hibernate"] == 2
-    assert 1 in sleeps
+    assert budget.slept == [3]
     assert cluster_tags("dev")[STATE] == "stop@2026-11-23T17:55:00Z"
 
 
-def test_500_on_every_retry_fails_then_next_run_retries(aws: None, castai: CastAIStandin) -> None:
-    """500 on the call and its three retries: failed, nothing recorded; the next run acts."""
+def test_500_on_hibernate_fails_then_next_run_retries(aws: None, castai: CastAIStandin) -> None:
+    """A 500 on hibernate (CAST AI may have acted): sent once, failed, nothing recorded;
+    the next run acts."""
     make_cluster("dev", {TAG: SEED})
     cid = castai.add_cluster("dev", region=REGION)
-    castai.fail_next(4, 500, route="hibernate")
+    castai.fail_next(1, 500, route="hibernate")
     first = run(config(castai), at("2026-11-23 18:00"))
     action = by_id(first)["dev"]
     assert action["result"] == "failed"
     assert "HTTP 500" in action["error"]
-    assert castai.counts["hibernate"] == 4
+    assert castai.counts["hibernate"] == 1
     assert STATE not in cluster_tags("dev")
 
     second = run(config(castai), at("2026-11-23 18:15"))
@@ -576,6 +589,7 @@ def test_seed_payload_with_a_known_and_an_unknown_name(aws: None, castai: CastAI
 
 def test_payload_does_not_resume_a_ready_cluster(aws: None, castai: CastAIStandin) -> None:
     """Status is checked first: resuming a ready cluster makes no call."""
+    make_cluster("dev")
     castai.add_cluster("dev", region=REGION)
     summary = run_event(
         {"clusterNames": ["dev"], "action": "start"},
@@ -588,6 +602,7 @@ def test_payload_does_not_resume_a_ready_cluster(aws: None, castai: CastAIStandi
 
 
 def test_payload_skips_a_cluster_in_transition(aws: None, castai: CastAIStandin) -> None:
+    make_cluster("dev")
     castai.add_cluster("dev", region=REGION, status="resuming")
     summary = run_event(
         {"clusterNames": ["dev"], "action": "hibernate"}, config(castai), at("2026-11-23 21:00")
@@ -609,7 +624,10 @@ def test_payload_respects_the_production_guard(aws: None, castai: CastAIStandin)
 
 def test_payload_over_several_regions_acts_once(aws: None, castai: CastAIStandin) -> None:
     """Each region's provider sees the listing; only the cluster's own region returns it,
-    and a cluster in an unscanned region is handled by the first region."""
+    and a cluster in an unscanned region is handled by the first region, described (and
+    reported) in its own region."""
+    make_cluster("east", region=OTHER_REGION)
+    make_cluster("far", region="ap-southeast-2")
     castai.add_cluster("east", region=OTHER_REGION)
     castai.add_cluster("far", region="ap-southeast-2")
     cfg = config(castai, regions=(REGION, OTHER_REGION))
@@ -618,7 +636,7 @@ def test_payload_over_several_regions_acts_once(aws: None, castai: CastAIStandin
     )
     actions = by_id(summary)
     assert actions["east"]["region"] == OTHER_REGION
-    assert actions["far"]["region"] == REGION
+    assert actions["far"]["region"] == "ap-southeast-2"
     assert len(summary["actions"]) == 2
     assert castai.counts["hibernate"] == 2
     assert castai.counts["list"] == 1

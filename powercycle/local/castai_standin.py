@@ -107,6 +107,7 @@ class _OperationFault:
     remaining: int
     reason: str
     details: str
+    cluster_id: str | None
 
 
 @dataclass
@@ -245,11 +246,17 @@ class CastAIStandin:
             self._state.faults.append(fault)
 
     def fail_operations(
-        self, count: int = 1, *, reason: str = "HibernationFailed", details: str = ""
+        self,
+        count: int = 1,
+        *,
+        reason: str = "HibernationFailed",
+        details: str = "",
+        cluster_id: str | None = None,
     ) -> None:
-        """The next `count` accepted operations end done with this error."""
+        """The next `count` accepted operations (of one cluster, or any) end with this error."""
         with self._state.lock:
-            self._state.operation_faults.append(_OperationFault(count, reason, details))
+            fault = _OperationFault(count, reason, details, cluster_id)
+            self._state.operation_faults.append(fault)
 
     def add_raw_item(self, item: Any) -> None:
         """Append any JSON value to the listing's items (a malformed cluster, say)."""
@@ -413,7 +420,14 @@ def _now() -> str:
 
 def _begin(state: _State, cluster: StandinCluster, status: str, mode: str) -> dict[str, Any]:
     operation = uuid.uuid4().hex
-    failing = next((f for f in state.operation_faults if f.remaining > 0), None)
+    failing = next(
+        (
+            f
+            for f in state.operation_faults
+            if f.remaining > 0 and f.cluster_id in (None, cluster.id)
+        ),
+        None,
+    )
     if failing is not None:
         failing.remaining -= 1
         cluster.failure = {"reason": failing.reason, "details": failing.details}
