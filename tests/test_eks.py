@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,12 +24,11 @@ from moto import mock_aws
 
 from powercycle import engine
 from powercycle.budget import Budget
-from powercycle.castai_access import OPERATION_TAG
 from powercycle.config import Config
 from powercycle.decide import Power
 from powercycle.handler import run_event
 from powercycle.local.castai_standin import CastAIStandin
-from powercycle.providers import Provider, all_providers, ec2
+from powercycle.providers import ActRequest, Provider, all_providers, ec2
 from powercycle.providers import eks as eks_provider
 from powercycle.providers.eks import CastAIAccess, EksProvider
 
@@ -747,3 +747,49 @@ def test_describe_failure_is_an_error_for_that_cluster_only(castai: CastAIStandi
     found = {r.id: r for r in provider.discover(TAG)}
     assert found["ok"].power is Power.RUNNING and found["ok"].error is None
     assert found["locked"].error == "DescribeCluster failed: AccessDeniedException: not allowed"
+
+
+# --- budget and concurrency ------------------------------------------------------------------
+
+
+class Closable(Budget):
+    """An unlimited budget that a test can close."""
+
+    def __init__(self) -> None:
+        super().__init__(600.0)
+        self.closed = False
+
+    def open(self) -> bool:
+        return not self.closed and super().open()
+
+
+def test_a_spent_budget_defers_every_action(aws: None, castai: CastAIStandin) -> None:
+    """Budget spent after discovery: no hibernate is sent, each answer is `Deferred`."""
+    for name in ("a", "b"):
+        make_cluster(name, {TAG: SEED})
+        castai.add_cluster(name, region=REGION)
+    cfg = config(castai)
+    budget = Closable()
+    (provider,) = eks_provider.providers(cfg, cfg.regions, budget=budget)
+    found = list(provider.discover(TAG))
+    budget.closed = True
+    answers = provider.act("stop", [ActRequest(r, None) for r in found])
+    assert {a.code for a in answers.values() if a is not None} == {"Deferred"}
+    assert len(answers) == 2
+    assert castai.counts["hibernate"] == 0
+
+
+def test_hibernates_of_a_region_run_concurrently(aws: None, castai: CastAIStandin) -> None:
+    """8 hibernates each held 0.5 s: about 0.5 s in all, not 4 s one after another."""
+    for i in range(8):
+        make_cluster(f"c{i}", {TAG: SEED})
+        castai.add_cluster(f"c{i}", region=REGION)
+    castai.hang_next(8, 0.5, route="hibernate")
+    cfg = config(castai)
+    (provider,) = eks_provider.providers(cfg, cfg.regions)
+    found = list(provider.discover(TAG))
+    started = time.monotonic()
+    answers = provider.act("stop", [ActRequest(r, None) for r in found])
+    assert time.monotonic() - started < 2.0
+    assert castai.counts["hibernate"] == 8  # each held, dropped, and not sent again
+    assert all(a is not None and "connection dropped" in a.message for a in answers.values())
