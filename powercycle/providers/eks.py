@@ -1,23 +1,16 @@
 """EKS clusters, hibernated and resumed through CAST AI.
 
-EKS says which clusters carry the schedule tag (`ListClusters`, `DescribeCluster`) and
-keeps the `powercycle:state` tag (`TagResource`); CAST AI says whether a cluster is running
-and does the work: stop = hibernate (every node removed, the control plane kept), start =
-resume on the instance type of the schedule's `resume` object or
-`CASTAI_RESUME_INSTANCE_TYPE`. The key and the listing are shared by every region of a
-pass (`castai_access.CastAIAccess`).
+EKS lists the clusters and keeps their tags; CAST AI says whether a cluster is running and
+does the work: stop = hibernate, start = resume on the schedule's `resume.instanceType` or
+`CASTAI_RESUME_INSTANCE_TYPE`. Key and listing are shared by every region of a pass
+(`castai_access.CastAIAccess`).
 
-Failing safe. The clusters of a region are described, checked and acted on concurrently
-(at most `WORKERS` at a time); each has its own exception boundary, so one cluster's bad
-data is an error for that cluster only. Nothing new starts once the pass budget is spent:
-a hibernate/resume not sent is answered `Deferred`. A cluster tagged `powercycle:operation`
-(an operation CAST AI accepted in an earlier pass) has that operation read first: still
-running -> in transition; failed -> handed over without its state tag and marked
-`unhandled`, so the event is decided and retried again; done -> the tag is removed.
-
-A manual payload (`clusterNames`) acts only on a cluster whose EKS tags were read: the
-cluster is found in CAST AI's record, described in its own region (`eks.region`) and
-refused with the reason when that fails, so the production guard always sees its tags.
+Failing safe: the clusters of a region are described, checked and acted on `WORKERS` at a
+time, each behind its own exception boundary; nothing new starts once the pass budget is
+spent (a call not sent is answered `Deferred`). A cluster tagged `powercycle:operation`
+has that operation read first: running -> in transition; failed -> `unhandled`, handed
+over without its state tag so the event is retried; done -> the tag is removed. A manual
+payload acts only on a cluster whose EKS tags were read, in its own region (`eks.region`).
 """
 
 from __future__ import annotations
