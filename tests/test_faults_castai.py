@@ -38,9 +38,6 @@ STOP_EVENT = "stop@2026-11-23T17:55:00Z"
 NEEDS_UNHANDLED = pytest.mark.xfail(
     strict=True, reason="engine must report Resource.unhandled (lead, issue 8)"
 )
-NEEDS_CASE_INSENSITIVE_EXCLUSION = pytest.mark.xfail(
-    strict=True, reason="config.excluded_by must compare keys case-insensitively (lead)"
-)
 NEEDS_ENGINE_BOUNDARY = pytest.mark.xfail(
     strict=True, reason="engine needs its per-resource exception boundary (lead)"
 )
@@ -306,14 +303,12 @@ def test_a_password_in_the_url_is_in_no_summary_and_no_log(
     assert "opsuser" not in text
 
 
-@NEEDS_CASE_INSENSITIVE_EXCLUSION
 def test_a_manual_pause_of_a_production_cluster_in_an_unscanned_region_is_refused(
     aws: None, castai: CastAIStandin
 ) -> None:
     """`{"clusterNames":["prod"],"action":"pause"}` for a cluster in us-west-2 while the
     Lambda scans eu-west-1: described in its own region, its `Environment=P` tag read and
-    handed over, the pause refused. (The key's case needs the case-insensitive exclusion
-    of config.py.)"""
+    handed over, the pause refused (exclusion keys compare case-insensitively)."""
     make_cluster("prod", {"Environment": "P"}, region="us-west-2")
     make_cluster("canary", region="us-west-2")
     castai.add_cluster("prod", region="us-west-2")
