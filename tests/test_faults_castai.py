@@ -33,14 +33,6 @@ TAG = "ec2Powercycle"
 STATE = "powercycle:state"
 STOP_EVENT = "stop@2026-11-23T17:55:00Z"
 
-# These hold once the lead's fail-safe engine/config land (strict: an XPASS fails, so the
-# marker is removed at the merge).
-NEEDS_UNHANDLED = pytest.mark.xfail(
-    strict=True, reason="engine must report Resource.unhandled (lead, issue 8)"
-)
-NEEDS_ENGINE_BOUNDARY = pytest.mark.xfail(
-    strict=True, reason="engine needs its per-resource exception boundary (lead)"
-)
 
 
 def at(text: str) -> datetime:
@@ -63,20 +55,6 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def castai() -> Iterator[CastAIStandin]:
     with CastAIStandin(api_key=KEY) as server:
         yield server
-
-
-@pytest.fixture
-def with_budget(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Give the EKS providers the handler makes a budget of the test's choosing."""
-    original = eks_provider.providers
-
-    def use(budget: Budget) -> None:
-        def make(config: Config, regions: Any, **kwargs: Any) -> Any:
-            return original(config, regions, **{**kwargs, "budget": budget})
-
-        monkeypatch.setattr(eks_provider, "providers", make)
-
-    return use
 
 
 def config(castai: CastAIStandin | None, **overrides: Any) -> Config:
@@ -219,7 +197,6 @@ def test_the_listing_is_fetched_once_for_three_regions(aws: None, castai: CastAI
     assert castai.path_counts["GET /v1/kubernetes/external-clusters"] == 1
 
 
-@NEEDS_UNHANDLED
 def test_a_failed_operation_is_retried_on_the_next_pass(aws: None, castai: CastAIStandin) -> None:
     """The hibernate is accepted, its operation then fails: the next pass reads the
     operation (its id is in `powercycle:operation`), reports CAST AI's reason and
@@ -248,15 +225,14 @@ def test_a_failed_operation_is_retried_on_the_next_pass(aws: None, castai: CastA
 
 
 def test_a_hanging_castai_ends_within_the_budget(
-    aws: None, castai: CastAIStandin, with_budget: Any
+    aws: None, castai: CastAIStandin
 ) -> None:
     """One hibernate held without an answer: the pass ends within its 3 s budget, that
     cluster is failed (not resent), the canary hibernated."""
     ids = pair(castai)
     castai.hang_next(1, 60.0, route="hibernate")
-    with_budget(Budget(3.0))
     started = time.monotonic()
-    summary = run_event({}, config(castai), at("2026-11-23 18:00"))
+    summary = run_event({}, config(castai), at("2026-11-23 18:00"), budget=Budget(3.0))
     assert time.monotonic() - started < 4.5
     results = sorted(by_id(summary)[n]["result"] for n in ids)
     assert results == ["done", "failed"]
@@ -265,13 +241,12 @@ def test_a_hanging_castai_ends_within_the_budget(
 
 
 def test_a_hanging_listing_ends_within_the_budget(
-    aws: None, castai: CastAIStandin, with_budget: Any
+    aws: None, castai: CastAIStandin
 ) -> None:
     pair(castai)
     castai.hang_next(5, 60.0, route="list")
-    with_budget(Budget(2.0))
     started = time.monotonic()
-    summary = run_event({}, config(castai), at("2026-11-23 18:00"))
+    summary = run_event({}, config(castai), at("2026-11-23 18:00"), budget=Budget(2.0))
     assert time.monotonic() - started < 3.5
     assert set(errors(summary)) == {"dev", "canary"}
     assert castai.counts["list"] == 1  # a read timeout is not retried
@@ -372,7 +347,6 @@ def test_a_manual_pause_of_a_cluster_whose_tags_cannot_be_read_is_refused(
     assert castai.counts["hibernate"] == 0
 
 
-@NEEDS_ENGINE_BOUNDARY
 def test_a_bad_state_tag_fails_only_its_cluster(aws: None, castai: CastAIStandin) -> None:
     """A state tag whose time overflows: that cluster is reported, the canary acts.
     (The handler-level part needs the engine's per-resource exception boundary.)"""

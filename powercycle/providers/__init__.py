@@ -92,5 +92,5 @@ def all_providers(
     if "ec2" in config.kinds:
         providers.extend(ec2.providers(config, regions, budget=budget))
     if "eks" in config.kinds:
-        providers.extend(eks.providers(config, regions))
+        providers.extend(eks.providers(config, regions, budget=budget))
     return providers
