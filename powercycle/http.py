@@ -235,7 +235,10 @@ def _get_once(
         headers = _headers(parsed.auth)
         conn.request("GET", parsed.request_uri, headers=headers, preload_content=False)
         conn.timeout = fetch.timeout(fetch.limits.read_timeout)
-        return _answer(url, conn.getresponse(), sock, fetch, refuse_media)
+        response = conn.getresponse()
+        if fetch.fired:  # headers cut short by the watchdog look complete to http.client
+            raise fetch.expired()
+        return _answer(url, response, sock, fetch, refuse_media)
     except FetchError:
         raise
     except netguard.Refused as exc:
