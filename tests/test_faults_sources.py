@@ -9,10 +9,13 @@ real 15 s with every hostile server at once, and one goes through the real handl
 
 from __future__ import annotations
 
+import datetime
 import functools
 import gzip
+import ipaddress
 import json
 import socket
+import ssl
 import threading
 import tracemalloc
 import zlib
@@ -35,17 +38,20 @@ SHORT_BOUND = 3.0 + 4.0
 JSON_HEADERS = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
 
 Behaviour = Callable[[socket.socket, "Hostile"], None]
+Start = Callable[..., "Hostile"]  # hostile(behaviour, tls=None)
 
 
 class Hostile:
     """A loopback server that answers every connection with `behaviour(conn, self)`."""
 
-    def __init__(self, behaviour: Behaviour) -> None:
+    def __init__(self, behaviour: Behaviour, tls: ssl.SSLContext | None = None) -> None:
         self.behaviour = behaviour
+        self.tls = tls
         self.stop = threading.Event()
         self.sent = 0  # bytes of body sent, where a behaviour counts them
         self.listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/schedule.json"
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.listener.getsockname()[1]}/schedule.json"
         self.conns: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -60,6 +66,10 @@ class Hostile:
 
     def _serve(self, conn: socket.socket) -> None:
         try:
+            if self.tls is not None:
+                conn.settimeout(10)  # the handshake; then as blocking as a plain socket
+                conn = self.tls.wrap_socket(conn, server_side=True)
+                conn.settimeout(None)
             request = b""
             while b"\r\n\r\n" not in request:
                 data = conn.recv(4096)
@@ -99,6 +109,12 @@ def slow_chunk_size(conn: socket.socket, server: Hostile) -> None:
 def hang(conn: socket.socket, server: Hostile) -> None:
     """Reads the request, answers nothing, keeps the connection open."""
     server.stop.wait(60)
+
+
+def well_behaved(conn: socket.socket, server: Hostile) -> None:
+    body = json.dumps({"office": OFFICE}).encode()
+    head = f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+    conn.sendall(JSON_HEADERS + head + body)
 
 
 def not_found(conn: socket.socket, server: Hostile) -> None:
@@ -144,17 +160,69 @@ def gzip_bomb(conn: socket.socket, server: Hostile) -> None:
 
 
 @pytest.fixture
-def hostile() -> Iterator[Callable[[Behaviour], Hostile]]:
+def hostile() -> Iterator[Start]:
     started: list[Hostile] = []
 
-    def start(behaviour: Behaviour) -> Hostile:
-        server = Hostile(behaviour)
+    def start(behaviour: Behaviour, tls: ssl.SSLContext | None = None) -> Hostile:
+        server = Hostile(behaviour, tls)
         started.append(server)
         return server
 
     yield start
     for server in started:
         server.close()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1: (certificate file, key file)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "powercycle test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_file), str(key_file)
+
+
+@pytest.fixture
+def tls(certificate: tuple[str, str]) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    return context
+
+
+@pytest.fixture
+def trusted(monkeypatch: pytest.MonkeyPatch, certificate: tuple[str, str]) -> None:
+    """The client trusts the test certificate (instead of certifi's bundle)."""
+    monkeypatch.setattr(http.certifi, "where", lambda: certificate[0])
 
 
 @pytest.fixture
@@ -195,7 +263,7 @@ INLINE = json.dumps(OFFICE)
     ids=["slow-headers", "slow-chunk-size", "slow-gzip-members", "hang", "404", "gzip-bomb"],
 )
 def test_hostile_source_is_bounded_and_alone(
-    hostile: Callable[[Behaviour], Hostile], good: str, behaviour: Behaviour, cause: str
+    hostile: Start, good: str, behaviour: Behaviour, cause: str
 ) -> None:
     """The hostile document is an error within its deadline; the others still resolve."""
     server = hostile(behaviour)
@@ -208,9 +276,7 @@ def test_hostile_source_is_bounded_and_alone(
     assert elapsed < SHORT_BOUND
 
 
-def test_endless_empty_gzip_members_are_cut_off(
-    hostile: Callable[[Behaviour], Hostile], good: str
-) -> None:
+def test_endless_empty_gzip_members_are_cut_off(hostile: Start, good: str) -> None:
     """A gzip stream that decodes to nothing is not read for long, nor accepted."""
     server = hostile(endless_empty_members)
 
@@ -224,7 +290,7 @@ def test_endless_empty_gzip_members_are_cut_off(
     assert server.sent < 20 * 1024 * 1024  # the client stopped reading: the server's sends block
 
 
-def test_gzip_bomb_never_inflates(hostile: Callable[[Behaviour], Hostile]) -> None:
+def test_gzip_bomb_never_inflates(hostile: Start) -> None:
     """64 MB decoded from 64 KB sent: refused with a few hundred KB of memory at most."""
     server = hostile(gzip_bomb)
     tracemalloc.start()
@@ -260,7 +326,7 @@ def test_a_document_stuck_in_name_lookup_is_left_behind(
     assert elapsed < SHORT_BOUND
 
 
-def test_the_pass_budget_bounds_the_window(hostile: Callable[[Behaviour], Hostile]) -> None:
+def test_the_pass_budget_bounds_the_window(hostile: Start) -> None:
     """With less than 15 s left in the pass, a document gets what is left, no more."""
     server = hostile(slow_headers)
     started = monotonic()
@@ -269,13 +335,40 @@ def test_the_pass_budget_bounds_the_window(hostile: Callable[[Behaviour], Hostil
     assert monotonic() - started < 2.0 + 4.0
 
 
+# --- the same over TLS (the production path: https, pinned, certificate checked) -------------
+
+
+def test_https_document_is_fetched(hostile: Start, tls: ssl.SSLContext, trusted: None) -> None:
+    """A trusted https server: the pinned connection verifies it and the schedule resolves."""
+    server = hostile(well_behaved, tls)
+    resolved, _ = resolve([f"{server.url}#office"])
+    assert isinstance(resolved[f"{server.url}#office"], Schedule), resolved
+
+
+def test_https_slow_headers_are_bounded(
+    hostile: Start, tls: ssl.SSLContext, trusted: None, good: str
+) -> None:
+    """The watchdog ends a dripping server inside TLS as well."""
+    server = hostile(slow_headers, tls)
+    resolved, elapsed = resolve([server.url, good])
+    assert resolved[server.url] == f"{server.url}: timed out after 3s waiting for the headers"
+    assert isinstance(resolved[good], Schedule)
+    assert elapsed < SHORT_BOUND
+
+
+def test_https_untrusted_certificate_is_refused(hostile: Start, tls: ssl.SSLContext) -> None:
+    """A certificate that does not verify is a TLS error, not a document."""
+    server = hostile(well_behaved, tls)
+    resolved, _ = resolve([server.url])
+    assert resolved[server.url].startswith(f"{server.url}: TLS error: ")
+    assert "CERTIFICATE_VERIFY_FAILED" in resolved[server.url]
+
+
 # --- the contract: 15 s in all, every hostile server at once ----------------------------------
 
 
 @pytest.mark.slow
-def test_every_hostile_server_at_once_within_the_real_15s(
-    hostile: Callable[[Behaviour], Hostile], good: str
-) -> None:
+def test_every_hostile_server_at_once_within_the_real_15s(hostile: Start, good: str) -> None:
     """Default limits: all hostile documents end within 15 s (+ slack); the others resolve."""
     servers = {
         name: hostile(behaviour)
@@ -310,7 +403,7 @@ def test_every_hostile_server_at_once_within_the_real_15s(
 
 @pytest.mark.slow
 def test_a_hostile_url_does_not_stall_the_pass(
-    ec2: Any, shared_client: Any, hostile: Callable[[Behaviour], Hostile]
+    ec2: Any, shared_client: Any, hostile: Start
 ) -> None:
     """One instance's URL drips its headers; the canary's inline schedule still acts, and the
     pass ends well inside a Lambda's time."""
