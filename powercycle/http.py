@@ -164,14 +164,19 @@ class _Fetch:
             if self.fired:
                 _shutdown(dup)
 
+    def release(self) -> None:
+        """Close the duplicates (a hop is over: its connection may now really close)."""
+        with self._lock:
+            watched, self._watched = self._watched, []
+        for sock in watched:
+            sock.close()
+
     def close(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
         with self._lock:
             self._closed = True
-            watched, self._watched = self._watched, []
-        for sock in watched:
-            sock.close()
+        self.release()
 
     @property
     def connect_timeout(self) -> float:
@@ -249,6 +254,7 @@ def _get_once(
         raise _describe(exc, fetch) from None
     finally:
         conn.close()
+        fetch.release()
 
 
 def _answer(
@@ -383,47 +389,19 @@ class _Decoder:
 def _describe(exc: BaseException, fetch: _Fetch) -> FetchError:
     if fetch.out_of_time():
         return fetch.expired()
-    read_timeout = fetch.limits.read_timeout
-    if isinstance(exc, TimeoutError | ReadTimeoutError) or isinstance(_cause(exc), TimeoutError):
+    inner, read_timeout = netguard.innermost(exc), fetch.limits.read_timeout
+    if isinstance(exc, TimeoutError | ReadTimeoutError) or isinstance(inner, TimeoutError):
         if fetch.phase == "reading the body":
             return FetchError(f"timed out: no data for {read_timeout:g}s")
         return FetchError(f"timed out: no answer within {read_timeout:g}s")
-    if isinstance(exc, ssl.SSLError) or isinstance(_cause(exc), ssl.SSLError):
-        return FetchError(f"TLS error: {root_cause(exc)}")
+    cause = netguard.root_cause(exc)
+    if isinstance(exc, ssl.SSLError) or isinstance(inner, ssl.SSLError):
+        return FetchError(f"TLS error: {cause}")
     if isinstance(exc, OSError | http.client.HTTPException | HTTPError):
         if fetch.phase == "reading the body":
-            return FetchError(f"connection broken while reading: {root_cause(exc)}")
-        return FetchError(f"connection failed: {root_cause(exc)}")
+            return FetchError(f"connection broken while reading: {cause}")
+        return FetchError(f"connection failed: {cause}")
     return FetchError(f"request failed: {type(exc).__name__}")
-
-
-def _cause(exc: BaseException) -> BaseException:
-    chain: list[BaseException] = [exc]
-    while len(chain) < 10 and (inner := _wrapped(chain[-1])) is not None and inner not in chain:
-        chain.append(inner)
-    return chain[-1]
-
-
-def root_cause(exc: BaseException) -> str:
-    """The innermost reason of a wrapped error (urllib3 -> socket), without URLs."""
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain and len(chain) < 10:
-        if isinstance(current, OSError) and current.strerror:
-            return scrub(current.strerror)[:200]  # "Connection refused"
-        chain.append(current)
-        current = _wrapped(current)
-    # urllib3 prefixes "<HTTPSConnection(host=..., port=...)>: "; the cause follows.
-    text = str(chain[-1]).rpartition(">: ")[2]
-    return scrub(" ".join(text.split()))[:200] or type(chain[-1]).__name__
-
-
-def _wrapped(exc: BaseException) -> BaseException | None:
-    first = exc.args[0] if exc.args else None
-    for candidate in (getattr(exc, "reason", None), first, exc.__cause__, exc.__context__):
-        if isinstance(candidate, BaseException):
-            return candidate
-    return None
 
 
 __all__ = [

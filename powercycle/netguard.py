@@ -190,6 +190,36 @@ def scrub(text: str) -> str:
     return re.sub(r"((?:^|[?&;\s(])[^=&;\s'\"#()]+)=[^&;\s'\"#)]*", r"\1=***", text)
 
 
+def innermost(exc: BaseException) -> BaseException:
+    """The exception at the bottom of a chain of wrappers (urllib3 -> socket)."""
+    chain: list[BaseException] = [exc]
+    while len(chain) < 10 and (inner := _wrapped(chain[-1])) is not None and inner not in chain:
+        chain.append(inner)
+    return chain[-1]
+
+
+def root_cause(exc: BaseException) -> str:
+    """The innermost reason of a wrapped error (urllib3 -> socket), without URLs."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 10:
+        if isinstance(current, OSError) and current.strerror:
+            return scrub(current.strerror)[:200]  # "Connection refused"
+        chain.append(current)
+        current = _wrapped(current)
+    # urllib3 prefixes "<HTTPSConnection(host=..., port=...)>: "; the cause follows.
+    text = str(chain[-1]).rpartition(">: ")[2]
+    return scrub(" ".join(text.split()))[:200] or type(chain[-1]).__name__
+
+
+def _wrapped(exc: BaseException) -> BaseException | None:
+    first = exc.args[0] if exc.args else None
+    for candidate in (getattr(exc, "reason", None), first, exc.__cause__, exc.__context__):
+        if isinstance(candidate, BaseException):
+            return candidate
+    return None
+
+
 # --- pinned connections ---------------------------------------------------------------------
 
 
