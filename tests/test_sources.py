@@ -856,6 +856,20 @@ def test_url_schedule_under_freeze_time(server: HTTPServer, base: str, config: C
         assert monotonic() - started < 10
 
 
+def test_pass_with_a_url_schedule_under_freeze_time(
+    aws_env: None, server: HTTPServer, base: str, config: Config
+) -> None:
+    """A whole pass under `freeze_time` (as users test their schedules) acts on a URL tag."""
+    serve_json(server, "/office.json", {"office": OFFICE})
+    (stopped,) = launch(1, f"{base}office.json#office")
+    boto3.client("ec2", region_name=REGION).stop_instances(InstanceIds=[stopped])
+    with freeze_time("2026-11-23 08:14", tz_offset=0):
+        summary = engine.run_pass(config, datetime.now(UTC)).to_dict()
+    assert summary["errors"] == []
+    assert [a["id"] for a in summary["actions"]] == [stopped]
+    assert states([stopped]) == {"running"}  # Monday 08:14: the 08:00 start is due
+
+
 def test_url_deadline_holds_under_freeze_time(base: str, config: Config) -> None:
     """The deadline still runs on real time under freezegun: a silent server is left."""
     with socket.socket() as listener:
