@@ -11,7 +11,8 @@ there for the rules as a whole and for time):
   (mapped, 6to4, NAT64) is judged as the IPv4 address it reaches;
 * `PinnedHTTPConnection` / `PinnedHTTPSConnection`: urllib3 connections that resolve the
   host once, check every address (`check_addresses`), and connect to a checked one;
-* `redact_url` / `scrub`: credentials and query values never shown.
+* `redact_url` / `scrub` / `root_cause`: credentials and query values never shown, in
+  URLs or in library errors.
 """
 
 from __future__ import annotations

@@ -220,17 +220,14 @@ def _resolve(
 
 def _parse_inline(value: str, config: Config) -> Schedule:
     text = value.strip()
-    if not text.startswith(("{", "[", '"')):
-        try:
-            json.loads(text[:100])
-        except ValueError:
+    try:
+        document = load_document(text, limit=INLINE_MAX_BYTES)
+    except DocumentError as exc:
+        if not text.startswith(("{", "[", '"')) and str(exc).startswith("not valid JSON"):
             shown = text if len(text) <= 60 else text[:57] + "..."
             raise ScheduleError(
                 f"not JSON and not an https:// or s3:// location: {scrub(shown)!r}"
             ) from None
-    try:
-        document = load_document(text, limit=INLINE_MAX_BYTES)
-    except DocumentError as exc:
         raise ScheduleError(str(exc)) from None
     return parse_schedule(document, default_tz=config.default_tz)
 
