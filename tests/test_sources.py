@@ -971,6 +971,8 @@ def test_url_and_inline_tags_in_one_run(
     assert summary["errors"] == [
         {
             "id": broken[0],
+            "kind": "ec2",
+            "region": REGION,
             "error": f"ec2Powercycle: {base}gone.json?token=***: HTTP 404 NOT FOUND",
         }
     ]
