@@ -1,0 +1,416 @@
+"""Warnings before a stop: one SNS message per resource and stop, sent ahead of time.
+
+`due_notices` is pure (no boto3, no clock): from what a pass knows of each resource it
+picks the stops that fall within the lead time (`POWERCYCLE_NOTICE_MINUTES`, default 15),
+so a warning goes out on the pass before the stop, and on the stop's own pass at the
+latest. The stops it looks at are the ones `decide` would carry out:
+
+* a scheduled stop: the latest event when it is a stop not yet handled (the state tag is
+  older, or `enforce`), else the first `stop` firing after now;
+* a `maxRuntime` stop: due once the resource has run longer than `maxRuntime` since the
+  later of its own start and the latest start event (a start event the resource is running
+  through is recorded by this very pass, so it renews the clock too). Its stop time is that
+  deadline; the stop itself happens on the first pass after it.
+
+Of those, the earlier one, if it is no later than now + lead time. A resource that is not
+running (stopped, or on its way somewhere), snoozed (`powercycle:skip-until` in the
+future), excluded or without a schedule gets nothing.
+
+Never twice: a notice carries the stop's `stop@<UTC>` value; once published, the pass writes
+it to the resource's `powercycle:notice` tag, and a resource whose tag already holds it is
+not warned again. Published first, recorded after: a tag that could not be written means at
+worst one more warning on the next pass, never a stop without one.
+
+`publish_notices` sends them (never in a dry run), in parallel, each failure its own.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from . import aws
+from .budget import Budget
+from .decide import Power, parse_state, parse_utc
+from .schedule import Event, Schedule, format_utc
+
+NOTICE_TAG = "powercycle:notice"
+SKIP_UNTIL_TAG = "powercycle:skip-until"
+DEFAULT_NOTICE_MINUTES = 15
+SNOOZE_FOR = timedelta(hours=3)
+PUBLISH_WORKERS = 8
+_SUBJECT_LIMIT = 100  # SNS refuses longer subjects
+
+StopReason = Literal["schedule", "max-runtime"]
+
+
+def parse_notice_minutes(raw: str | None) -> int:
+    """`POWERCYCLE_NOTICE_MINUTES`: whole minutes >= 0 (0 turns warnings off); default 15."""
+    if raw is None or not raw.strip():
+        return DEFAULT_NOTICE_MINUTES
+    text = raw.strip()
+    if not text.isdigit():
+        raise ValueError(
+            f"POWERCYCLE_NOTICE_MINUTES must be a whole number of minutes (0 = off), got {raw!r}"
+        )
+    return int(text)
+
+
+@dataclass(frozen=True)
+class NoticeCandidate:
+    """What a pass knows of one resource, as far as warnings go."""
+
+    kind: str
+    id: str
+    region: str
+    tags: Mapping[str, str] = field(repr=False)
+    schedule: Schedule | None
+    power: Power | None
+    running_since: datetime | None = None
+    state: Event | None = None  # the last handled event (`powercycle:state`)
+    skip_until: datetime | None = None  # `powercycle:skip-until`
+    excluded: bool = False
+    last_notice: str | None = None  # `powercycle:notice` as found
+    arn: str | None = None  # EKS: the cluster's ARN, for the raw tag command
+
+    @classmethod
+    def from_tags(
+        cls,
+        *,
+        kind: str,
+        id: str,
+        region: str,
+        tags: Mapping[str, str],
+        schedule: Schedule | None,
+        power: Power | None,
+        running_since: datetime | None = None,
+        excluded: bool = False,
+        arn: str | None = None,
+        state_tag: str = "powercycle:state",
+        skip_until_tag: str = SKIP_UNTIL_TAG,
+        notice_tag: str = NOTICE_TAG,
+    ) -> NoticeCandidate:
+        """Read the state, snooze and notice tags; raises `StateTagError` on a bad value."""
+        raw_skip = tags.get(skip_until_tag)
+        return cls(
+            kind=kind,
+            id=id,
+            region=region,
+            tags=tags,
+            schedule=schedule,
+            power=power,
+            running_since=running_since,
+            state=parse_state(tags.get(state_tag)),
+            skip_until=parse_utc(raw_skip, what=skip_until_tag, value=raw_skip)
+            if raw_skip
+            else None,
+            excluded=excluded,
+            last_notice=tags.get(notice_tag),
+            arn=arn,
+        )
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One warning: which resource, which stop, and how to snooze it."""
+
+    kind: str
+    id: str
+    region: str
+    stop: datetime  # UTC
+    tz: ZoneInfo
+    reason: StopReason
+    snooze_until: datetime  # UTC: what the raw snooze tag is set to in the message
+    name: str | None = None
+    owner: str | None = None
+    arn: str | None = None
+    max_runtime: timedelta | None = None
+    due_now: bool = False  # the stop is already due: this pass carries it out
+
+    @property
+    def tag_value(self) -> str:
+        """The `powercycle:notice` value to record once this notice is published."""
+        return f"stop@{format_utc(self.stop)}"
+
+    def subject(self) -> str:
+        label = f"{self.id} ({self.name})" if self.name else self.id
+        when = "is stopping now" if self.due_now else f"stops at {_local(self.stop, self.tz)}"
+        text = f"powercycle: {self.kind} {label} {when}"
+        return _one_line(text)[:_SUBJECT_LIMIT]
+
+    def attributes(self) -> dict[str, dict[str, str]]:
+        """SNS message attributes, for subscription filter policies."""
+        values = {
+            "type": "stop-notice",
+            "kind": self.kind,
+            "resource": self.id,
+            "region": self.region,
+            "owner": self.owner,
+        }
+        return {
+            key: {"DataType": "String", "StringValue": value}
+            for key, value in values.items()
+            if value  # SNS refuses empty values: no `owner` tag, no `owner` attribute
+        }
+
+    def message(self) -> str:
+        """The SNS `Message` for `MessageStructure='json'`: one readable text for every protocol."""
+        return json.dumps({"default": self.text()})
+
+    def text(self) -> str:
+        kind_name = _KIND_NAMES.get(self.kind, self.kind)
+        when = f"{_local(self.stop, self.tz)} ({self.tz.key}), {format_utc(self.stop)} UTC"
+        if self.reason == "max-runtime":
+            runtime = _duration(self.max_runtime) if self.max_runtime else "its maxRuntime"
+            why = f"It will have run longer than its maxRuntime ({runtime}) at {when}"
+            stop_line = f"{why}; it is stopped on the first pass after that."
+        elif self.due_now:
+            stop_line = f"Its scheduled stop at {when} is being carried out now."
+        else:
+            stop_line = f"Scheduled stop: {when}."
+        lines = [
+            f"powercycle will stop {kind_name} {self.id} in {self.region}.",
+            "",
+            f"Resource: {self.id}" + (f" (Name: {self.name})" if self.name else ""),
+            f"Owner:    {self.owner or '(no owner tag)'}",
+            stop_line,
+            "",
+            "To keep it running, snooze it for 3 hours from when you run this:",
+            f"  powercycle snooze {shlex.quote(self.id)} --region {self.region} "
+            f"--for {_duration(SNOOZE_FOR)}",
+        ]
+        raw = raw_snooze_command(self)
+        if raw:
+            lines += [
+                "",
+                f"or set the tag yourself (here until {format_utc(self.snooze_until)}, "
+                "any ISO-8601 UTC time works):",
+                f"  {raw}",
+            ]
+        lines += [
+            "",
+            f"While `{SKIP_UNTIL_TAG}` is in the future powercycle leaves the resource alone "
+            "(no stop, no start); delete the tag to end the snooze early.",
+        ]
+        return "\n".join(lines)
+
+
+_KIND_NAMES = {"ec2": "EC2 instance", "eks": "EKS cluster", "asg": "Auto Scaling group"}
+
+
+def raw_snooze_command(notice: Notice) -> str | None:
+    """The AWS CLI command that writes the snooze tag, or None for a kind it cannot tag."""
+    until = format_utc(notice.snooze_until)
+    region = f"--region {notice.region}"
+    if notice.kind == "ec2":
+        tags = json.dumps([{"Key": SKIP_UNTIL_TAG, "Value": until}], separators=(",", ":"))
+        return (
+            f"aws ec2 create-tags {region} --resources {shlex.quote(notice.id)} "
+            f"--tags {shlex.quote(tags)}"
+        )
+    if notice.kind == "eks":
+        arn = (
+            shlex.quote(notice.arn)
+            if notice.arn
+            else f'"$(aws eks describe-cluster {region} --name {shlex.quote(notice.id)} '
+            '--query cluster.arn --output text)"'
+        )
+        tags = json.dumps({SKIP_UNTIL_TAG: until}, separators=(",", ":"))
+        return f"aws eks tag-resource {region} --resource-arn {arn} --tags {shlex.quote(tags)}"
+    if notice.kind == "asg":
+        tags = json.dumps(
+            [
+                {
+                    "ResourceId": notice.id,
+                    "ResourceType": "auto-scaling-group",
+                    "Key": SKIP_UNTIL_TAG,
+                    "Value": until,
+                    "PropagateAtLaunch": False,
+                }
+            ],
+            separators=(",", ":"),
+        )
+        return f"aws autoscaling create-or-update-tags {region} --tags {shlex.quote(tags)}"
+    return None
+
+
+# --- which stops are due ------------------------------------------------------------
+
+
+def due_notices(
+    candidates: Iterable[NoticeCandidate], now: datetime, *, lead_minutes: int
+) -> list[Notice]:
+    """The warnings this pass should send: at most one per resource, never one already sent."""
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    if lead_minutes <= 0:
+        return []
+    horizon = now + timedelta(minutes=lead_minutes)
+    notices = []
+    for candidate in candidates:
+        notice = _notice_for(candidate, now, horizon)
+        if notice is not None and notice.tag_value != (candidate.last_notice or "").strip():
+            notices.append(notice)
+    return notices
+
+
+def _notice_for(c: NoticeCandidate, now: datetime, horizon: datetime) -> Notice | None:
+    schedule = c.schedule
+    if c.excluded or schedule is None or c.power is not Power.RUNNING:
+        return None
+    if c.skip_until is not None and now < c.skip_until:
+        return None
+    latest = schedule.latest_event(now)
+    stops: list[tuple[datetime, StopReason]] = []
+    scheduled = _scheduled_stop(schedule, latest, c.state, now, horizon)
+    if scheduled is not None:
+        stops.append((scheduled, "schedule"))
+    deadline = max_runtime_deadline(schedule, latest, c.state, c.running_since)
+    if deadline is not None and deadline <= horizon:
+        stops.append((deadline, "max-runtime"))
+    if not stops:
+        return None
+    stop, reason = min(stops)
+    stop = stop.astimezone(UTC).replace(microsecond=0)
+    return Notice(
+        kind=c.kind,
+        id=c.id,
+        region=c.region,
+        stop=stop,
+        tz=schedule.tz,
+        reason=reason,
+        snooze_until=max(stop, now.astimezone(UTC).replace(microsecond=0)) + SNOOZE_FOR,
+        name=c.tags.get("Name"),
+        owner=owner_of(c.tags),
+        arn=c.arn,
+        max_runtime=schedule.max_runtime,
+        due_now=stop <= now,
+    )
+
+
+def _scheduled_stop(
+    schedule: Schedule,
+    latest: Event | None,
+    state: Event | None,
+    now: datetime,
+    horizon: datetime,
+) -> datetime | None:
+    if latest is not None and latest.action == "stop" and not _handled(schedule, latest, state):
+        return latest.time  # due on this pass
+    for event in schedule.events_after(now):
+        if event.time > horizon:
+            return None
+        if event.action == "stop":
+            return event.time
+    return None
+
+
+def _handled(schedule: Schedule, event: Event, state: Event | None) -> bool:
+    """decide's rule: an event no newer than the state tag is done (unless `enforce`)."""
+    if state is None:
+        return False
+    return event.time < state.time or (not schedule.enforce and event.time == state.time)
+
+
+def max_runtime_deadline(
+    schedule: Schedule,
+    latest: Event | None,
+    state: Event | None,
+    running_since: datetime | None,
+) -> datetime | None:
+    """When a running resource's `maxRuntime` runs out (it is stopped once now is past it).
+
+    The clock starts at the later of its own start and the latest start event: the one in
+    the state tag, or the latest event when it is a start (a pass that finds the resource
+    running through it records it as handled).
+    """
+    if schedule.max_runtime is None or running_since is None:
+        return None
+    clock = running_since
+    for event in (state, latest):
+        if event is not None and event.action == "start" and event.time > clock:
+            clock = event.time
+    return clock + schedule.max_runtime
+
+
+def owner_of(tags: Mapping[str, str]) -> str | None:
+    """The `owner` tag (`Owner` and other spellings accepted), stripped; None when absent."""
+    value = tags.get("owner")
+    if value is None:
+        value = next((v for k, v in tags.items() if k.strip().lower() == "owner"), None)
+    return (value.strip() or None) if value is not None else None
+
+
+# --- publishing ---------------------------------------------------------------------
+
+
+def publish_notices(
+    notices: Sequence[Notice],
+    *,
+    topic_arn: str,
+    sns_client: Any,
+    dry_run: bool,
+    budget: Budget | None = None,
+    workers: int = PUBLISH_WORKERS,
+) -> dict[Notice, str | None]:
+    """Publish each notice; returns None (sent: record its tag) or the error, per notice.
+
+    Nothing is sent in a dry run (the result is empty). Near the end of the pass budget no
+    new message is started: those notices come back with an error and are sent next pass.
+    """
+    if dry_run or not notices:
+        return {}
+    budget = budget or Budget.unlimited()
+
+    def publish(notice: Notice) -> str | None:
+        if not budget.open():
+            return "deferred: the pass budget is spent; sent on the next pass"
+        try:
+            sns_client.publish(
+                TopicArn=topic_arn,
+                Subject=notice.subject(),
+                Message=notice.message(),
+                MessageStructure="json",
+                MessageAttributes=notice.attributes(),
+            )
+        except Exception as exc:  # one failed message never stops the others
+            return f"stop notice to {topic_arn} not sent: {aws.describe_error(exc)}"
+        return None
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(notices)))) as pool:
+        results = list(pool.map(publish, notices))
+    return dict(zip(notices, results, strict=True))
+
+
+def tags_to_record(results: Mapping[Notice, str | None]) -> dict[tuple[str, str], dict[str, str]]:
+    """`powercycle:notice` values of the published notices, per (kind, region), then id."""
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for notice, error in results.items():
+        if error is None:
+            out.setdefault((notice.kind, notice.region), {})[notice.id] = notice.tag_value
+    return out
+
+
+# --- text helpers -------------------------------------------------------------------
+
+
+def _local(moment: datetime, tz: ZoneInfo) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def _duration(value: timedelta) -> str:
+    minutes = int(value.total_seconds() // 60)
+    for unit, size in (("d", 1440), ("h", 60)):
+        if minutes % size == 0 and minutes >= size:
+            return f"{minutes // size}{unit}"
+    return f"{minutes}m"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
