@@ -597,3 +597,30 @@ def test_parse_since(text: str, expected: timedelta) -> None:
 def test_parse_since_refuses_other_durations(text: str) -> None:
     with pytest.raises(ValueError, match="like 30m, 12h, 7d or 2w"):
         parse_since(text)
+
+
+def test_the_template_alarms_on_the_failed_total_the_summary_line_publishes() -> None:
+    """template.yaml: Failed > 0 in an hour, on the metric emf_line writes (no dimension),
+    wired to the topic only when one is given."""
+    from pathlib import Path
+
+    from cfnlint.decode import decode_str
+
+    parsed, matches = decode_str((Path(__file__).parents[1] / "template.yaml").read_text())
+    assert not matches and parsed is not None
+    alarm = parsed["Resources"]["FailedActionsAlarm"]
+    assert alarm["Type"] == "AWS::CloudWatch::Alarm"
+    props = alarm["Properties"]
+    line = emf_line(summary(), now=NOW)
+    [directive] = line["_aws"]["CloudWatchMetrics"]
+    assert props["Namespace"] == directive["Namespace"] == metrics.NAMESPACE
+    assert (
+        props["MetricName"] == "Failed"
+        and {"Name": "Failed", "Unit": "Count"} in directive["Metrics"]
+    )
+    assert directive["Dimensions"] == [[]] and "Dimensions" not in props
+    assert (props["Statistic"], props["Period"], props["EvaluationPeriods"]) == ("Sum", 3600, 1)
+    assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert props["TreatMissingData"] == "notBreaching"
+    wired = {"Fn::If": ["HasSnsTopic", [{"Ref": "SnsTopicArn"}], {"Ref": "AWS::NoValue"}]}
+    assert props["AlarmActions"] == props["OKActions"] == wired
