@@ -16,19 +16,16 @@ Of those, the earlier one, if it is no later than now + lead time. A resource th
 running (stopped, or on its way somewhere), snoozed (`powercycle:skip-until` in the
 future), excluded or without a schedule gets nothing.
 
-Never twice: a notice carries the stop's `stop@<UTC>` value; once published, the pass writes
-it to the resource's `powercycle:notice` tag, and a resource whose tag already holds it is
-not warned again. Published first, recorded after: a tag that could not be written means at
-worst one more warning on the next pass, never a stop without one.
-
-`publish_notices` sends them (never in a dry run), in parallel, each failure its own.
+Never twice: a notice carries the stop's `stop@<UTC>` value, written to the resource's
+`powercycle:notice` tag once published (a tag that could not be written means at worst one
+more warning, never a stop without one). `publish_notices` sends them, never in a dry run.
 """
 
 from __future__ import annotations
 
 import json
 import shlex
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -78,41 +75,28 @@ class NoticeCandidate:
     excluded: bool = False
     last_notice: str | None = None  # `powercycle:notice` as found
     arn: str | None = None  # EKS: the cluster's ARN, for the raw tag command
+    ref: Any = field(default=None, compare=False, repr=False)  # the caller's, handed back
 
     @classmethod
     def from_tags(
         cls,
         *,
-        kind: str,
-        id: str,
-        region: str,
         tags: Mapping[str, str],
-        schedule: Schedule | None,
-        power: Power | None,
-        running_since: datetime | None = None,
-        excluded: bool = False,
-        arn: str | None = None,
         state_tag: str = "powercycle:state",
         skip_until_tag: str = SKIP_UNTIL_TAG,
         notice_tag: str = NOTICE_TAG,
+        **fields: Any,
     ) -> NoticeCandidate:
-        """Read the state, snooze and notice tags; raises `StateTagError` on a bad value."""
+        """A candidate whose state, snooze and notice come from its tags (the other fields
+        as keywords); raises `StateTagError` on a value that cannot be read."""
         raw_skip = tags.get(skip_until_tag)
+        skip = parse_utc(raw_skip, what=skip_until_tag, value=raw_skip) if raw_skip else None
         return cls(
-            kind=kind,
-            id=id,
-            region=region,
             tags=tags,
-            schedule=schedule,
-            power=power,
-            running_since=running_since,
             state=parse_state(tags.get(state_tag)),
-            skip_until=parse_utc(raw_skip, what=skip_until_tag, value=raw_skip)
-            if raw_skip
-            else None,
-            excluded=excluded,
+            skip_until=skip,
             last_notice=tags.get(notice_tag),
-            arn=arn,
+            **fields,
         )
 
 
@@ -132,6 +116,7 @@ class Notice:
     arn: str | None = None
     max_runtime: timedelta | None = None
     due_now: bool = False  # the stop is already due: this pass carries it out
+    ref: Any = field(default=None, compare=False, repr=False)  # the candidate's `ref`
 
     @property
     def tag_value(self) -> str:
@@ -146,13 +131,8 @@ class Notice:
 
     def attributes(self) -> dict[str, dict[str, str]]:
         """SNS message attributes, for subscription filter policies."""
-        values = {
-            "type": "stop-notice",
-            "kind": self.kind,
-            "resource": self.id,
-            "region": self.region,
-            "owner": self.owner,
-        }
+        values = {"type": "stop-notice", "kind": self.kind, "resource": self.id}
+        values |= {"region": self.region, "owner": self.owner or ""}
         return {
             key: {"DataType": "String", "StringValue": value}
             for key, value in values.items()
@@ -209,7 +189,7 @@ def raw_snooze_command(notice: Notice) -> str | None:
     until = format_utc(notice.snooze_until)
     region = f"--region {notice.region}"
     if notice.kind == "ec2":
-        tags = json.dumps([{"Key": SKIP_UNTIL_TAG, "Value": until}], separators=(",", ":"))
+        tags = _compact([{"Key": SKIP_UNTIL_TAG, "Value": until}])
         return (
             f"aws ec2 create-tags {region} --resources {shlex.quote(notice.id)} "
             f"--tags {shlex.quote(tags)}"
@@ -221,20 +201,12 @@ def raw_snooze_command(notice: Notice) -> str | None:
             else f'"$(aws eks describe-cluster {region} --name {shlex.quote(notice.id)} '
             '--query cluster.arn --output text)"'
         )
-        tags = json.dumps({SKIP_UNTIL_TAG: until}, separators=(",", ":"))
+        tags = _compact({SKIP_UNTIL_TAG: until})
         return f"aws eks tag-resource {region} --resource-arn {arn} --tags {shlex.quote(tags)}"
     if notice.kind == "asg":
-        tags = json.dumps(
-            [
-                {
-                    "ResourceId": notice.id,
-                    "ResourceType": "auto-scaling-group",
-                    "Key": SKIP_UNTIL_TAG,
-                    "Value": until,
-                    "PropagateAtLaunch": False,
-                }
-            ],
-            separators=(",", ":"),
+        tag = {"ResourceId": notice.id, "ResourceType": "auto-scaling-group"}
+        tags = _compact(
+            [{**tag, "Key": SKIP_UNTIL_TAG, "Value": until, "PropagateAtLaunch": False}]
         )
         return f"aws autoscaling create-or-update-tags {region} --tags {shlex.quote(tags)}"
     return None
@@ -291,6 +263,7 @@ def _notice_for(c: NoticeCandidate, now: datetime, horizon: datetime) -> Notice 
         arn=c.arn,
         max_runtime=schedule.max_runtime,
         due_now=stop <= now,
+        ref=c.ref,
     )
 
 
@@ -358,14 +331,15 @@ def publish_notices(
     dry_run: bool,
     budget: Budget | None = None,
     workers: int = PUBLISH_WORKERS,
-) -> dict[Notice, str | None]:
-    """Publish each notice; returns None (sent: record its tag) or the error, per notice.
+) -> list[tuple[Notice, str | None]]:
+    """Publish each notice; returns, in order, each with None (sent: record its tag) or
+    the error. (A list: the same cluster name may be in two accounts.)
 
     Nothing is sent in a dry run (the result is empty). Near the end of the pass budget no
     new message is started: those notices come back with an error and are sent next pass.
     """
     if dry_run or not notices:
-        return {}
+        return []
     budget = budget or Budget.unlimited()
 
     def publish(notice: Notice) -> str | None:
@@ -385,15 +359,19 @@ def publish_notices(
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(notices)))) as pool:
         results = list(pool.map(publish, notices))
-    return dict(zip(notices, results, strict=True))
+    return list(zip(notices, results, strict=True))
 
 
-def tags_to_record(results: Mapping[Notice, str | None]) -> dict[tuple[str, str], dict[str, str]]:
-    """`powercycle:notice` values of the published notices, per (kind, region), then id."""
-    out: dict[tuple[str, str], dict[str, str]] = {}
-    for notice, error in results.items():
+def tags_to_record(
+    results: Iterable[tuple[Notice, str | None]],
+    group: Callable[[Notice], Hashable] = lambda n: (n.kind, n.region),
+) -> dict[Hashable, dict[str, str]]:
+    """`powercycle:notice` values of the published notices, per group (e.g. `n.ref`'s
+    provider; by default (kind, region)), then resource id."""
+    out: dict[Hashable, dict[str, str]] = {}
+    for notice, error in results:
         if error is None:
-            out.setdefault((notice.kind, notice.region), {})[notice.id] = notice.tag_value
+            out.setdefault(group(notice), {})[notice.id] = notice.tag_value
     return out
 
 
@@ -410,6 +388,11 @@ def _duration(value: timedelta) -> str:
         if minutes % size == 0 and minutes >= size:
             return f"{minutes // size}{unit}"
     return f"{minutes}m"
+
+
+def _compact(value: object) -> str:
+    """JSON as the AWS CLI takes it on one line."""
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _one_line(text: str) -> str:

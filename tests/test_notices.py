@@ -294,6 +294,38 @@ def test_attributes_for_filter_policies() -> None:
     assert "owner" not in without.attributes()
 
 
+def test_tags_are_grouped_by_the_callers_ref() -> None:
+    """The engine hands its provider as `ref` and gets the tags to record per provider."""
+    providers = {"a": object(), "b": object()}
+    candidates = [
+        NoticeCandidate.from_tags(
+            kind="eks",
+            id="dev",
+            region=REGION,
+            tags={},
+            schedule=sched(),
+            power=Power.RUNNING,
+            ref=providers[account],
+        )
+        for account in ("a", "b")  # the same cluster name in two accounts
+    ]
+    notices = due_notices(candidates, at(f"{MONDAY} 17:45"), lead_minutes=15)
+    assert [n.ref for n in notices] == [providers["a"], providers["b"]]
+    results = [(notices[0], None), (notices[1], "refused")]
+    assert tags_to_record(results, group=lambda n: n.ref) == {
+        providers["a"]: {"dev": "stop@2026-11-23T18:00:00Z"}
+    }
+
+
+def test_a_bad_tag_is_refused_when_read() -> None:
+    """An unreadable state or snooze tag raises, as the engine's own reading does."""
+    from powercycle.decide import StateTagError
+
+    for tags in ({STATE: "stopped"}, {SKIP_UNTIL_TAG: "tomorrow"}):
+        with pytest.raises(StateTagError):
+            candidate(tags=tags)
+
+
 def test_notice_minutes_setting() -> None:
     assert parse_notice_minutes(None) == 15
     assert parse_notice_minutes(" ") == 15
@@ -503,7 +535,7 @@ def test_a_failed_message_is_isolated_and_sent_on_the_next_pass(topic: dict[str,
     notices = due_notices(candidates, at(f"{MONDAY} 17:45"), lead_minutes=15)
     flaky = FlakySns(topic["sns"], refuse="i-3")
     results = publish_notices(notices, topic_arn=topic["arn"], sns_client=flaky, dry_run=False)
-    errors = {n.id: e for n, e in results.items() if e}
+    errors = {n.id: e for n, e in results if e}
     assert errors == {"i-3": f"stop notice to {topic['arn']} not sent: Throttling: slow down"}
     assert tags_to_record(results) == {
         ("ec2", REGION): {f"i-{n}": "stop@2026-11-23T18:00:00Z" for n in (0, 1, 2, 4)}
@@ -525,7 +557,7 @@ def test_no_new_message_once_the_budget_is_spent(topic: dict[str, Any]) -> None:
     results = publish_notices(
         notices, topic_arn=topic["arn"], sns_client=topic["sns"], dry_run=False, budget=Budget(0)
     )
-    assert list(results.values()) == ["deferred: the pass budget is spent; sent on the next pass"]
+    assert [e for _, e in results] == ["deferred: the pass budget is spent; sent on the next pass"]
     assert tags_to_record(results) == {}
     assert drain(topic["sqs"], topic["queues"]["all"]) == []
 
@@ -537,7 +569,8 @@ def test_many_notices_are_published_in_parallel_each_once(topic: dict[str, Any])
     results = publish_notices(
         notices, topic_arn=topic["arn"], sns_client=topic["sns"], dry_run=False
     )
-    assert list(results.values()) == [None] * 40
+    assert [n.id for n, _ in results] == [n.id for n in notices]
+    assert [e for _, e in results] == [None] * 40
     got = drain(topic["sqs"], topic["queues"]["all"])
     assert sorted(m["MessageAttributes"]["resource"]["Value"] for m in got) == [
         f"i-{n:03d}" for n in range(40)
