@@ -12,9 +12,10 @@ latest. The stops it looks at are the ones `decide` would carry out:
   through is recorded by this very pass, so it renews the clock too). Its stop time is that
   deadline; the stop itself happens on the first pass after it.
 
-Of those, the earlier one, if it is no later than now + lead time. A resource that is not
-running (stopped, or on its way somewhere), snoozed (`powercycle:skip-until` in the
-future), excluded or without a schedule gets nothing.
+Of those, the earlier one, if it is no later than now + lead time. A snooze
+(`powercycle:skip-until`) puts a stop off until it ends: a snoozed resource is warned before
+its snooze runs out, of a stop at that time. A resource that is not running (stopped, or on
+its way somewhere), excluded or without a schedule gets nothing.
 
 Never twice: a notice carries the stop's `stop@<UTC>` value, written to the resource's
 `powercycle:notice` tag once published (a tag that could not be written means at worst one
@@ -49,13 +50,9 @@ StopReason = Literal["schedule", "max-runtime"]
 
 def parse_notice_minutes(raw: str | None) -> int:
     """`POWERCYCLE_NOTICE_MINUTES`: whole minutes >= 0 (0 turns warnings off); default 15."""
-    if raw is None or not raw.strip():
-        return DEFAULT_NOTICE_MINUTES
-    text = raw.strip()
+    text = (raw or "").strip() or str(DEFAULT_NOTICE_MINUTES)
     if not text.isdigit():
-        raise ValueError(
-            f"POWERCYCLE_NOTICE_MINUTES must be a whole number of minutes (0 = off), got {raw!r}"
-        )
+        raise ValueError(f"POWERCYCLE_NOTICE_MINUTES must be whole minutes (0 = off), got {raw!r}")
     return int(text)
 
 
@@ -116,6 +113,7 @@ class Notice:
     arn: str | None = None
     max_runtime: timedelta | None = None
     due_now: bool = False  # the stop is already due: this pass carries it out
+    after_snooze: bool = False  # put off until its snooze ends
     ref: Any = field(default=None, compare=False, repr=False)  # the candidate's `ref`
 
     @property
@@ -154,6 +152,8 @@ class Notice:
             stop_line = f"Its scheduled stop at {when} is being carried out now."
         else:
             stop_line = f"Scheduled stop: {when}."
+        if self.after_snooze:
+            stop_line += f" (Put off until its {SKIP_UNTIL_TAG} ran out.)"
         lines = [
             f"powercycle will stop {kind_name} {self.id} in {self.region}.",
             "",
@@ -233,14 +233,16 @@ def due_notices(
 
 
 def _notice_for(c: NoticeCandidate, now: datetime, horizon: datetime) -> Notice | None:
-    schedule = c.schedule
+    schedule, snooze = c.schedule, c.skip_until
     if c.excluded or schedule is None or c.power is not Power.RUNNING:
         return None
-    if c.skip_until is not None and now < c.skip_until:
-        return None
-    latest = schedule.latest_event(now)
+    if snooze is not None and snooze > horizon:
+        return None  # snoozed past the lead time: nothing happens before the next passes
+    # A snooze puts a stop off until it ends; the scheduler looks again from then.
+    looks_at = max(now, snooze) if snooze is not None else now
+    latest = schedule.latest_event(looks_at)
     stops: list[tuple[datetime, StopReason]] = []
-    scheduled = _scheduled_stop(schedule, latest, c.state, now, horizon)
+    scheduled = _scheduled_stop(schedule, latest, c.state, looks_at, horizon)
     if scheduled is not None:
         stops.append((scheduled, "schedule"))
     deadline = max_runtime_deadline(schedule, latest, c.state, c.running_since)
@@ -249,7 +251,10 @@ def _notice_for(c: NoticeCandidate, now: datetime, horizon: datetime) -> Notice 
     if not stops:
         return None
     stop, reason = min(stops)
-    stop = stop.astimezone(UTC).replace(microsecond=0)
+    # Put off by the snooze: the same stop time on every pass while the tag stays, snooze
+    # over or not, since it is what `powercycle:notice` records.
+    postponed = snooze is not None and snooze > stop
+    stop = max(stop, snooze or stop).astimezone(UTC).replace(microsecond=0)
     return Notice(
         kind=c.kind,
         id=c.id,
@@ -263,6 +268,7 @@ def _notice_for(c: NoticeCandidate, now: datetime, horizon: datetime) -> Notice 
         arn=c.arn,
         max_runtime=schedule.max_runtime,
         due_now=stop <= now,
+        after_snooze=postponed,
         ref=c.ref,
     )
 

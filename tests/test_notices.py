@@ -154,13 +154,37 @@ def test_nothing_without_a_schedule() -> None:
     assert due_notices([c], at(f"{MONDAY} 17:45"), lead_minutes=15) == []
 
 
-def test_nothing_while_snoozed_and_a_warning_once_the_snooze_ends() -> None:
-    """A snooze past the stop holds the warning; the stop then happens when it ends."""
-    tags = {SKIP_UNTIL_TAG: "2026-11-23T20:00:00Z"}
-    assert due_notices([candidate(tags=tags)], at(f"{MONDAY} 17:45"), lead_minutes=15) == []
-    assert due_notices([candidate(tags=tags)], at(f"{MONDAY} 19:45"), lead_minutes=15) == []
-    after = due_notices([candidate(tags=tags)], at(f"{MONDAY} 20:00"), lead_minutes=15)
-    assert [(n.tag_value, n.due_now) for n in after] == [("stop@2026-11-23T18:00:00Z", True)]
+def test_nothing_while_snoozed_then_one_warning_before_the_snooze_ends() -> None:
+    """Snoozed until 20:00 past the 18:00 stop: no warning while the snooze lasts, one on
+    the pass before it ends (the stop happens then), none again on the stop's pass."""
+    tags = {STATE: "start@2026-11-23T08:00:00Z", SKIP_UNTIL_TAG: "2026-11-23T20:00:00Z"}
+    for moment in ("17:45", "18:00", "19:30"):
+        assert due_notices([candidate(tags=tags)], at(f"{MONDAY} {moment}"), lead_minutes=15) == []
+    [notice] = due_notices([candidate(tags=tags)], at(f"{MONDAY} 19:45"), lead_minutes=15)
+    assert (notice.tag_value, notice.due_now, notice.after_snooze) == (
+        "stop@2026-11-23T20:00:00Z",
+        False,
+        True,
+    )
+    assert "Scheduled stop: 2026-11-23 20:00 GMT" in notice.text()
+    assert "Put off until its powercycle:skip-until ran out." in notice.text()
+    recorded = {**tags, NOTICE_TAG: notice.tag_value}
+    assert due_notices([candidate(tags=recorded)], at(f"{MONDAY} 20:00"), lead_minutes=15) == []
+    # Not recorded (the 19:45 pass was missed): the stop's own pass, the same stop.
+    [late] = due_notices([candidate(tags=tags)], at(f"{MONDAY} 20:00"), lead_minutes=15)
+    assert (late.tag_value, late.due_now) == ("stop@2026-11-23T20:00:00Z", True)
+
+
+def test_a_snooze_that_ended_before_the_stop_changes_nothing() -> None:
+    tags = {SKIP_UNTIL_TAG: "2026-11-23T12:00:00Z"}
+    [notice] = due_notices([candidate(tags=tags)], at(f"{MONDAY} 17:45"), lead_minutes=15)
+    assert (notice.tag_value, notice.after_snooze) == ("stop@2026-11-23T18:00:00Z", False)
+
+
+def test_a_snooze_over_the_next_start_leaves_nothing_to_stop() -> None:
+    """Snoozed overnight until Tuesday 12:00: the 08:00 start is then the latest event."""
+    tags = {STATE: "start@2026-11-23T08:00:00Z", SKIP_UNTIL_TAG: "2026-11-24T12:00:00Z"}
+    assert due_notices([candidate(tags=tags)], at("2026-11-24 11:45"), lead_minutes=15) == []
 
 
 def test_start_wins_a_tie_so_no_stop_is_announced() -> None:
@@ -332,7 +356,7 @@ def test_notice_minutes_setting() -> None:
     assert parse_notice_minutes("0") == 0
     assert parse_notice_minutes("30") == 30
     for bad in ("-5", "15m", "1.5"):
-        with pytest.raises(ValueError, match="POWERCYCLE_NOTICE_MINUTES"):
+        with pytest.raises(ValueError, match="POWERCYCLE_NOTICE_MINUTES must be whole minutes"):
             parse_notice_minutes(bad)
 
 
@@ -467,8 +491,8 @@ def test_one_warning_per_stop_across_the_passes_before_it(topic: dict[str, Any])
         "i-adhoc": at(f"{MONDAY} 16:00"),  # maxRuntime runs out at 16:10
         "i-web": at(f"{MONDAY} 17:45"),  # stop at 17:55
         "dev": at(f"{MONDAY} 17:45"),  # stop at 18:00
-        # i-snoozed: stopped at 22:00 when its snooze ends, announced on that pass
-        "i-snoozed": at(f"{MONDAY} 22:00"),
+        # i-snoozed: its snooze puts the 18:00 stop off until 22:00
+        "i-snoozed": at(f"{MONDAY} 21:45"),
     }
     assert {b.id: b.power for b in boxes} == {
         "i-web": Power.STOPPED,
