@@ -26,7 +26,8 @@ own: such an action is `Failed` (or `Deferred`), not also `Errors`. Where an err
 `kind`/`region`, they come from an id of the form `kind:region` (a provider that failed as a
 whole, e.g. `ec2:eu-west-1`), else they are `unknown`: the error still counts in the totals
 and under `Kind=unknown`. The `fleet` entry (`fleet_counts`) gives `Scanned` and `HoursOff`
-per kind and region; without it they are in the totals only (`Scanned`) or not at all.
+per kind and region; without it `Scanned` comes from the summary's `scopes` and there is
+no `HoursOff`.
 
 Hours off. CloudWatch cannot integrate a gauge over time for us, so each scheduled pass
 publishes the hours it accounts for: the resources it leaves stopped times the interval
@@ -158,6 +159,11 @@ def _groups(
         return groups.setdefault(key, defaultdict(float))
 
     hours = pass_interval.total_seconds() / 3600 if pass_interval is not None else 0.0
+    if "fleet" not in summary:  # the scopes still say how many each region had
+        for scope in summary.get("scopes") or ():
+            group(scope.get("kind"), scope.get("region"))["Scanned"] += int(
+                scope.get("resources", 0)
+            )
     for entry in summary.get("fleet") or ():
         values = group(entry.get("kind"), entry.get("region"))
         values["Scanned"] += int(entry.get("scanned", 0))

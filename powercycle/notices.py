@@ -72,6 +72,7 @@ class NoticeCandidate:
     excluded: bool = False
     last_notice: str | None = None  # `powercycle:notice` as found
     arn: str | None = None  # EKS: the cluster's ARN, for the raw tag command
+    account: str | None = None  # named in the message when the pass spans accounts
     ref: Any = field(default=None, compare=False, repr=False)  # the caller's, handed back
 
     @classmethod
@@ -114,6 +115,7 @@ class Notice:
     max_runtime: timedelta | None = None
     due_now: bool = False  # the stop is already due: this pass carries it out
     after_snooze: bool = False  # put off until its snooze ends
+    account: str | None = None
     ref: Any = field(default=None, compare=False, repr=False)  # the candidate's `ref`
 
     @property
@@ -130,7 +132,7 @@ class Notice:
     def attributes(self) -> dict[str, dict[str, str]]:
         """SNS message attributes, for subscription filter policies."""
         values = {"type": "stop-notice", "kind": self.kind, "resource": self.id}
-        values |= {"region": self.region, "owner": self.owner or ""}
+        values |= {"region": self.region, "account": self.account or "", "owner": self.owner or ""}
         return {
             key: {"DataType": "String", "StringValue": value}
             for key, value in values.items()
@@ -155,7 +157,8 @@ class Notice:
         if self.after_snooze:
             stop_line += f" (Put off until its {SKIP_UNTIL_TAG} ran out.)"
         lines = [
-            f"powercycle will stop {kind_name} {self.id} in {self.region}.",
+            f"powercycle will stop {kind_name} {self.id} in {self.region}"
+            + (f" (account {self.account})." if self.account else "."),
             "",
             f"Resource: {self.id}" + (f" (Name: {self.name})" if self.name else ""),
             f"Owner:    {self.owner or '(no owner tag)'}",
@@ -269,6 +272,7 @@ def _notice_for(c: NoticeCandidate, now: datetime, horizon: datetime) -> Notice 
         max_runtime=schedule.max_runtime,
         due_now=stop <= now,
         after_snooze=postponed,
+        account=c.account,
         ref=c.ref,
     )
 

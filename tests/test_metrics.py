@@ -624,3 +624,18 @@ def test_the_template_alarms_on_the_failed_total_the_summary_line_publishes() ->
     assert props["TreatMissingData"] == "notBreaching"
     wired = {"Fn::If": ["HasSnsTopic", [{"Ref": "SnsTopicArn"}], {"Ref": "AWS::NoValue"}]}
     assert props["AlarmActions"] == props["OKActions"] == wired
+
+
+def test_without_fleet_scanned_comes_from_the_scopes() -> None:
+    """The engine's `scopes` (resources per kind and region) give Scanned per group."""
+    s = summary(
+        scopes=[
+            {"kind": "ec2", "region": "eu-west-1", "status": "ok", "resources": 3},
+            {"kind": "eks", "region": "eu-west-1", "status": "ok", "resources": 2},
+            {"kind": "ec2", "region": "us-east-1", "status": "error"},
+        ]
+    )
+    del s["fleet"]
+    scanned = {(d["Kind"], d["Region"]): d["Scanned"] for d in emf_breakdown(s, now=NOW)}
+    assert scanned[("ec2", "eu-west-1")] == 3 and scanned[("eks", "eu-west-1")] == 2
+    assert scanned[("ec2", "us-east-1")] == 0

@@ -665,3 +665,20 @@ def test_the_raw_snooze_commands_work_with_the_aws_cli(tmp_path: Any) -> None:
 
 def _credentials() -> dict[str, str]:
     return {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def test_the_account_is_named_when_the_pass_spans_accounts() -> None:
+    c = NoticeCandidate.from_tags(
+        kind="ec2",
+        id="i-1",
+        region=REGION,
+        tags={},
+        schedule=sched(),
+        power=Power.RUNNING,
+        account="210987654321",
+    )
+    [notice] = due_notices([c], at(f"{MONDAY} 17:45"), lead_minutes=15)
+    assert notice.text().startswith(
+        f"powercycle will stop EC2 instance i-1 in {REGION} (account 210987654321)."
+    )
+    assert notice.attributes()["account"] == {"DataType": "String", "StringValue": "210987654321"}
