@@ -32,6 +32,7 @@ from . import aws, sources
 from .budget import Budget
 from .config import Config
 from .decide import StateTagError, decide, decide_manual, parse_state, parse_utc
+from .owners import warn_owners
 from .providers import DEFERRED, ActionError, ActRequest, Provider, all_providers
 from .schedule import Action, Schedule
 from .summary import Outcome, Summary
@@ -69,6 +70,7 @@ def run_pass(
     schedules = _resolve(config, candidates, budget)
     for outcome in candidates:
         _guarded(outcome, lambda o: _decide(config, o, schedules, now))
+    warn_owners(config, candidates, now, budget=budget, summary=summary)
     _act_and_record(config, outcomes, budget)
     _report(summary, outcomes)
     return summary

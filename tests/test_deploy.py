@@ -631,6 +631,7 @@ def test_every_setting_is_a_parameter_the_code_reads(template: dict[str, Any]) -
         "CASTAI_SECRET_NAME",
         "CASTAI_RESUME_INSTANCE_TYPE",
         "POWERCYCLE_SNS_TOPIC_ARN",
+        "POWERCYCLE_NOTICE_MINUTES",
     }
     assert set(variables) == expected
     source = "".join(p.read_text() for p in (REPO / "powercycle").rglob("*.py"))
