@@ -96,7 +96,7 @@ def _ec2(config: Config, regions: Sequence[str], *, budget: Budget | None = None
 def _eks(config: Config, regions: Sequence[str], *, budget: Budget | None = None) -> list[Provider]:
     from . import eks
 
-    return eks.providers(config, regions)
+    return eks.providers(config, regions, budget=budget)
 
 
 def _asg(config: Config, regions: Sequence[str], *, budget: Budget | None = None) -> list[Provider]:
