@@ -32,7 +32,7 @@ from . import aws, sources
 from .budget import Budget
 from .config import Config
 from .decide import StateTagError, decide, decide_manual, parse_state, parse_utc
-from .providers import DEFERRED, ActionError, ActRequest, Provider, all_providers
+from .providers import DEFERRED, NOTED, ActionError, ActRequest, Provider, all_providers
 from .schedule import Action, Schedule
 from .summary import Outcome, Summary
 
@@ -282,6 +282,8 @@ def _act(provider: Provider, action: Action, batch: list[Outcome], budget: Budge
             outcome.result = "done"
         elif error.code == DEFERRED:
             outcome.result = "deferred"
+        elif error.code == NOTED:
+            outcome.result, outcome.warning = "done", error.message
         else:
             _fail(outcome, "failed", f"{action} refused: {error}", keep_reason=True)
 

@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 # The code of an ActionError for a resource the provider did not reach before the pass
 # budget ran out: the engine reports it as `deferred` and records nothing.
 DEFERRED = "Deferred"
+# The code of an ActionError for an action that was accepted with something to report (a
+# node group deleted since the stop, so not restored): the engine reports it as `done` with
+# the message as its warning.
+NOTED = "Noted"
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ from .. import aws
 from ..budget import Budget
 from ..decide import Power
 from ..schedule import Action
-from . import DEFERRED, ActionError
+from . import DEFERRED, NOTED, ActionError
 
 TAG = "powercycle:nodegroups"
 TAG_VALUE_LIMIT = 256
@@ -315,6 +315,17 @@ def start(client: Any, groups: Groups, *, budget: Budget | None = None) -> Resul
             # Restored all the same; the next stop writes the tag afresh.
             notes.append(f"{TAG} not removed: {aws.describe_error(exc)}")
     return _result(done, report, tuple(notes))
+
+
+def act(
+    client: Any, action: Action, groups: Groups, *, budget: Budget | None = None
+) -> ActionError | None:
+    """A stop or start answered as a provider answers: None, an error, or `NOTED`."""
+    result = (stop if action == "stop" else start)(client, groups, budget=budget)
+    if result.error is not None:
+        notes = "".join(f"; {note}" for note in result.notes)
+        return ActionError(result.error.code, result.error.message + notes)
+    return ActionError(NOTED, "; ".join(result.notes)) if result.notes else None
 
 
 def _update(
