@@ -6,17 +6,22 @@ isolated, updates in progress, the budget."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from powercycle import aws
 from powercycle.budget import Budget
+from powercycle.config import Config
 from powercycle.decide import Power
+from powercycle.handler import run_event
+from powercycle.local.castai_standin import CastAIStandin
 from powercycle.providers import DEFERRED
 from powercycle.providers import nodegroups as ng
 from powercycle.providers.nodegroups import TAG, Groups, NodeGroupError, NotReached, Sizes
-from tests.helpers import REGION, SEED, client_error
+from tests.helpers import REGION, SEED, STATE_TAG, at, client_error, ticks
 
 CLUSTER = "dev"
 SIZES = {"web": [1, 3, 5], "batch": [0, 2, 4], "jobs": [2, 2, 10]}
@@ -36,6 +41,9 @@ def eks(moto: None, monkeypatch: pytest.MonkeyPatch) -> Any:
         return EmptyResult()
 
     monkeypatch.setattr(EKSResponse, "untag_resource", untag)
+    # moto checks each CreateCluster role against a fresh boto3 Session (slow, and not
+    # what these tests are about).
+    monkeypatch.setattr("moto.eks.models.validate_role_arn", lambda arn: None, raising=False)
     return aws.client("eks", REGION)
 
 
@@ -277,3 +285,149 @@ def test_the_budget_bounds_every_call(eks: Any) -> None:
     result = ng.stop(eks, read(eks), budget=Budget(0.0))
     assert result.error is not None and result.error.code == DEFERRED
     assert sizes_now(eks) == SIZES and TAG not in cluster_tags(eks)
+
+
+# --- through the real handler: clusters without CAST AI ------------------------------------
+
+# No CASTAI_API_KEY and no secret in moto: CAST AI is not configured, node groups it is.
+EKS_ONLY = Config(regions=(REGION,), kinds=("eks",), retry_delay_s=0.0)
+MONDAY_EVENING = at("2026-11-23 18:00")
+TUESDAY_MORNING = at("2026-11-24 08:00")
+KEY = "castai-test-key-5e0d"
+
+
+@pytest.mark.slow
+def test_a_week_of_the_seed_schedule_on_three_node_groups(eks: Any) -> None:
+    """Hourly passes for a week: every group at zero from 17:55, back at 08:00 exactly."""
+    make_cluster(eks, SIZES)
+    acted: list[tuple[str, str]] = []
+    monday = at("2026-11-23 00:00")
+    for now in ticks(monday, monday + timedelta(days=7), timedelta(hours=1)):
+        result = run_event({}, EKS_ONLY, now)
+        assert result["errors"] == [] and result["scanned"] == 1, now
+        acted += [(now.strftime("%a %H:%M"), a["action"]) for a in result["actions"]]
+        office = now.weekday() < 5 and 8 <= now.hour < 18
+        zero = {g: [0, 0, s[2]] for g, s in SIZES.items()}
+        assert sizes_now(eks) == (SIZES if office else zero), now
+        assert (TAG in cluster_tags(eks)) is not office, now
+    expected = [("Mon 00:00", "stop")]  # first sight: Friday's 17:55 stop
+    for day in ("Mon", "Tue", "Wed", "Thu", "Fri"):
+        expected += [(f"{day} 08:00", "start"), (f"{day} 18:00", "stop")]
+    assert acted == expected
+    assert cluster_tags(eks)[STATE_TAG] == "stop@2026-11-27T17:55:00Z"
+
+
+def test_stop_at_1755_start_at_0800_through_the_handler(eks: Any) -> None:
+    make_cluster(eks, SIZES)
+    run_event({}, EKS_ONLY, at("2026-11-23 09:00"))  # first sight in office hours: recorded
+    result = run_event({}, EKS_ONLY, MONDAY_EVENING)
+    assert [(a["id"], a["kind"], a["action"], a["result"]) for a in result["actions"]] == [
+        (CLUSTER, "eks", "stop", "done")
+    ]
+    assert sizes_now(eks) == {"web": [0, 0, 5], "batch": [0, 0, 4], "jobs": [0, 0, 10]}
+    assert cluster_tags(eks)[STATE_TAG] == "stop@2026-11-23T17:55:00Z"
+    result = run_event({}, EKS_ONLY, TUESDAY_MORNING)
+    assert result["counts"] == {"done": 1}
+    assert sizes_now(eks) == SIZES
+
+
+def test_a_deleted_group_is_a_warning_on_a_done_start(eks: Any) -> None:
+    make_cluster(eks, SIZES)
+    run_event({}, EKS_ONLY, MONDAY_EVENING)
+    eks.delete_nodegroup(clusterName=CLUSTER, nodegroupName="batch")
+    result = run_event({}, EKS_ONLY, TUESDAY_MORNING)
+    assert result["counts"] == {"done": 1} and result["errors"] == []
+    (warning,) = result["warnings"]
+    assert "'batch' [0, 2, 4] was deleted since the stop" in warning["warning"]
+    assert sizes_now(eks) == {"web": [1, 3, 5], "jobs": [2, 2, 10]}
+
+
+def test_a_failing_group_fails_the_cluster_and_the_next_pass_finishes(eks: Any) -> None:
+    make_cluster(eks, SIZES)
+    refusal = refuse_update(eks, "jobs", "InvalidParameterException")
+    result = run_event({}, EKS_ONLY, MONDAY_EVENING)
+    (action,) = result["actions"]
+    assert action["result"] == "failed" and "'jobs'" in action["error"]
+    assert STATE_TAG not in cluster_tags(eks)
+    assert sizes_now(eks)["web"] == [0, 0, 5] and sizes_now(eks)["jobs"] == [2, 2, 10]
+    refusal.lift()
+    assert run_event({}, EKS_ONLY, at("2026-11-23 18:15"))["counts"] == {"done": 1}
+    assert json.loads(cluster_tags(eks)[TAG]) == SIZES
+    run_event({}, EKS_ONLY, TUESDAY_MORNING)
+    assert sizes_now(eks) == SIZES
+
+
+def test_dry_run_and_exclusion_touch_nothing(eks: Any) -> None:
+    make_cluster(eks, SIZES)
+    make_cluster(eks, {"prod-ng": [2, 2, 4]}, name="prod")
+    eks.tag_resource(
+        resourceArn=eks.describe_cluster(name="prod")["cluster"]["arn"], tags={"Environment": "P"}
+    )
+    result = run_event({"dryRun": True}, EKS_ONLY, MONDAY_EVENING)
+    assert {a["id"]: a["result"] for a in result["actions"]} == {CLUSTER: "planned"}
+    assert result["reasons"]["excluded:environment=p"] == 1
+    assert sizes_now(eks) == SIZES and STATE_TAG not in cluster_tags(eks)
+    result = run_event({}, EKS_ONLY, MONDAY_EVENING)
+    assert {a["id"]: a["result"] for a in result["actions"]} == {CLUSTER: "done"}
+    assert sizes_now(eks, "prod") == {"prod-ng": [2, 2, 4]}
+
+
+def test_cluster_names_payload_works_for_node_group_clusters(eks: Any) -> None:
+    make_cluster(eks, SIZES)
+    result = run_event(
+        {"clusterNames": [CLUSTER, "nope"], "action": "pause"}, EKS_ONLY, TUESDAY_MORNING
+    )
+    assert [(a["id"], a["result"]) for a in result["actions"]] == [(CLUSTER, "done")]
+    assert [e["id"] for e in result["errors"]] == ["nope"]
+    assert all(s[1] == 0 for s in sizes_now(eks).values())
+    result = run_event({"clusterNames": [CLUSTER], "action": "resume"}, EKS_ONLY, TUESDAY_MORNING)
+    assert result["counts"] == {"done": 1} and sizes_now(eks) == SIZES
+
+
+def test_max_runtime_counts_from_the_recorded_start(eks: Any) -> None:
+    make_cluster(eks, {"web": [1, 1, 2]})
+    eks.tag_resource(
+        resourceArn=eks.describe_cluster(name=CLUSTER)["cluster"]["arn"],
+        tags={"ec2Powercycle": '{"start": "0 8 * * *", "maxRuntime": "2h"}'},
+    )
+    assert run_event({}, EKS_ONLY, at("2026-11-24 08:00"))["reasons"] == {"already-running": 1}
+    assert run_event({}, EKS_ONLY, at("2026-11-24 09:45"))["counts"] == {"none": 1}
+    result = run_event({}, EKS_ONLY, at("2026-11-24 10:15"))
+    assert [(a["action"], a["reason"], a["result"]) for a in result["actions"]] == [
+        ("stop", "max-runtime", "done")
+    ]
+    assert sizes_now(eks) == {"web": [0, 0, 2]}
+
+
+@pytest.fixture
+def castai() -> Iterator[CastAIStandin]:
+    with CastAIStandin(api_key=KEY) as server:
+        yield server
+
+
+def test_the_backend_is_via_else_castai_when_it_knows_the_cluster(
+    eks: Any, castai: CastAIStandin
+) -> None:
+    """CAST AI configured: a cluster it knows goes through it, unless the schedule says
+    via nodegroups; a cluster it does not know goes through its node groups."""
+    make_cluster(eks, {"a": [1, 2, 3]}, name="known")
+    make_cluster(eks, {"b": [1, 2, 3]}, name="mine")
+    make_cluster(eks, {"c": [1, 2, 3]}, name="unknown")
+    via = json.dumps({"start": "0 8 * * 1-5", "stop": "55 17 * * 1-5", "via": "nodegroups"})
+    eks.tag_resource(
+        resourceArn=eks.describe_cluster(name="mine")["cluster"]["arn"], tags={"ec2Powercycle": via}
+    )
+    known = castai.add_cluster("known", region=REGION)
+    castai.add_cluster("mine", region=REGION)
+    cfg = Config(regions=(REGION,), kinds=("eks",), castai_api_url=castai.url, castai_api_key=KEY)
+    result = run_event({}, cfg, MONDAY_EVENING)
+    assert {a["id"]: a["result"] for a in result["actions"]} == {
+        "known": "done",
+        "mine": "done",
+        "unknown": "done",
+    }
+    assert castai.status(known) in ("hibernating", "hibernated")
+    assert castai.counts["hibernate"] == 1
+    assert sizes_now(eks, "known") == {"a": [1, 2, 3]}  # CAST AI's business
+    assert sizes_now(eks, "mine") == {"b": [0, 0, 3]}
+    assert sizes_now(eks, "unknown") == {"c": [0, 0, 3]}
