@@ -167,7 +167,7 @@ def _screen(config: Config, outcome: Outcome, now: datetime) -> bool:
 def _resolve(config: Config, candidates: Sequence[Outcome], budget: Budget) -> dict[str, object]:
     values = {o.resource.tags[config.tag] for o in candidates}
     try:
-        return dict(sources.resolve_all(values, config))
+        return dict(sources.resolve_all(values, config, budget=budget))
     except Exception:
         LOG.warning("powercycle: resolving schedules together failed; one by one now")
     # One value's failure must not be every value's: resolve each alone (the documents are
@@ -178,7 +178,7 @@ def _resolve(config: Config, candidates: Sequence[Outcome], budget: Budget) -> d
             resolved[value] = "pass budget spent before this schedule was resolved"
             continue
         try:
-            resolved.update(sources.resolve_all({value}, config))
+            resolved.update(sources.resolve_all({value}, config, budget=budget))
         except Exception as exc:
             resolved[value] = f"schedule not resolved: {describe(exc)}"
     return resolved
