@@ -33,7 +33,7 @@ from .budget import Budget
 from .config import Config
 from .decide import StateTagError, decide, decide_manual, parse_state, parse_utc
 from .owners import warn_owners
-from .providers import DEFERRED, ActionError, ActRequest, Provider, all_providers
+from .providers import DEFERRED, NOTED, ActionError, ActRequest, Provider, all_providers
 from .schedule import Action, Schedule
 from .summary import Outcome, Summary
 
@@ -284,6 +284,8 @@ def _act(provider: Provider, action: Action, batch: list[Outcome], budget: Budge
             outcome.result = "done"
         elif error.code == DEFERRED:
             outcome.result = "deferred"
+        elif error.code == NOTED:
+            outcome.result, outcome.warning = "done", error.message
         else:
             _fail(outcome, "failed", f"{action} refused: {error}", keep_reason=True)
 

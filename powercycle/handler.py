@@ -24,7 +24,7 @@ LOG = logging.getLogger("powercycle")
 _PAUSE = {"pause": "stop", "hibernate": "stop", "stop": "stop"}
 _RESUME = {"resume": "start", "start": "start"}
 # Manual payload key -> the kind of resource it names.
-MANUAL_KEYS = {"instanceIds": "ec2", "clusterNames": "eks"}
+MANUAL_KEYS = {"instanceIds": "ec2", "clusterNames": "eks", "autoScalingGroups": "asg"}
 # EventBridge's scheduled-event envelope: a scheduled pass.
 ENVELOPE_KEYS = frozenset(
     {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
@@ -76,7 +76,7 @@ def run_event(
         )
     else:
         if "action" in event:
-            raise EventError("action needs instanceIds or clusterNames")
+            raise EventError(f"action needs one of {', '.join(MANUAL_KEYS)}")
         summary = engine.run_pass(config, now, budget=budget)
     result = summary.to_dict()
     error = notify(config, result)

@@ -49,8 +49,20 @@ from .document import ShapeError, check_shape, freeze, show, thaw
 
 Action = Literal["start", "stop"]
 
-KNOWN_KEYS = ("start", "stop", "tz", "enforce", "hibernate", "skip", "maxRuntime", "resume")
+KNOWN_KEYS = (
+    "start",
+    "stop",
+    "tz",
+    "enforce",
+    "hibernate",
+    "skip",
+    "maxRuntime",
+    "resume",
+    "via",
+)
 RESUME_KEYS = ("instanceType", "spot")
+# EKS backends (`via`): CAST AI's hibernate/resume, or the managed node groups to zero.
+VIA = ("castai", "nodegroups")
 
 MAX_CRONS = 50
 MAX_SKIP = 500
@@ -98,6 +110,8 @@ class Schedule:
     skip: tuple[tuple[date, date], ...] = ()
     max_runtime: timedelta | None = None
     resume: ResumeOptions | None = None
+    # EKS: "castai" or "nodegroups"; None lets the EKS provider choose.
+    via: str | None = None
 
     @cached_property
     def _skip_calendar(self) -> SkipCalendar:
@@ -242,6 +256,7 @@ def _parse_cached(frozen: object, default_tz: str) -> Schedule:
         skip=_skip(doc.get("skip")),
         max_runtime=_duration(doc.get("maxRuntime")),
         resume=_resume(doc.get("resume")),
+        via=_via(doc.get("via")),
     )
     if not start and not stop and schedule.max_runtime is None:
         raise ScheduleError('"start" and "stop" are both empty lists')
@@ -351,6 +366,14 @@ def _duration(value: object) -> timedelta | None:
     if duration > MAX_RUNTIME:
         raise ScheduleError(f'"maxRuntime": {show(value)} is longer than 365 days')
     return duration
+
+
+def _via(value: object) -> str | None:
+    if value is None:
+        return None
+    if value not in VIA:
+        raise ScheduleError(f'"via" must be one of {", ".join(map(repr, VIA))}, got {show(value)}')
+    return str(value)
 
 
 def _resume(value: object) -> ResumeOptions | None:
