@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import botocore.session
@@ -39,6 +40,7 @@ from botocore.credentials import (
     DeferredRefreshableCredentials,
 )
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+from botocore.utils import parse_timestamp as botocore_parse_timestamp
 
 _BOTO_CONFIG = BotoConfig(
     retries={"mode": "standard", "max_attempts": 5},
@@ -127,12 +129,34 @@ def session(credentials: str = OWN) -> Any:
 def new_session(*, profile: str | None = None) -> Any:
     """A botocore session sharing the process's data loader (models parsed once)."""
     made = botocore.session.Session(profile=profile)
+    made.get_component("response_parser_factory").set_parser_defaults(
+        timestamp_parser=parse_timestamp
+    )
     with _lock:
         if _Process.loader is None:
             _Process.loader = made.get_component("data_loader")
         else:
             made.register_component("data_loader", _Process.loader)
     return made
+
+
+def parse_timestamp(value: Any) -> Any:
+    """botocore's timestamp parser, with a fast path for ISO-8601 strings.
+
+    botocore parses every timestamp of a response with dateutil, which is a tenth of the CPU
+    of a pass over thousands of instances (three timestamps each). An ISO-8601 string with
+    an offset, which is what EC2 sends, is parsed by `datetime.fromisoformat` instead, to the
+    same instant; anything else (epoch numbers, RFC 822, no offset) goes to botocore.
+    """
+    if isinstance(value, str) and "T" in value:
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is not None:
+                return parsed
+    return botocore_parse_timestamp(value)
 
 
 def default_region() -> str | None:

@@ -195,3 +195,37 @@ def test_nothing_is_made_at_import() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-11-23T18:05:00.000Z",
+        "2026-11-23T18:05:00Z",
+        "2026-11-23T19:05:00.123+01:00",
+        "2026-11-23T18:05:00",
+        "Mon, 23 Nov 2026 18:05:00 GMT",
+        1795457100,
+        "1795457100.5",
+    ],
+)
+def test_timestamps_parse_to_the_same_instant_as_botocore(value: object) -> None:
+    """The fast path for ISO-8601 strings gives botocore's answer: the same instant, aware
+    exactly when botocore's is."""
+    from botocore.utils import parse_timestamp
+
+    ours, theirs = aws.parse_timestamp(value), parse_timestamp(value)
+    assert (ours.tzinfo is None) == (theirs.tzinfo is None)
+    assert ours == theirs
+
+
+def test_clients_use_the_fast_timestamp_parser(moto: None) -> None:
+    """EC2's LaunchTime comes back aware, through `aws.parse_timestamp`."""
+    ec2 = aws.client("ec2", REGION)
+    image = ec2.register_image(Name="powercycle-test", RootDeviceName="/dev/sda1")["ImageId"]
+    ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1)
+    (reservation,) = ec2.describe_instances()["Reservations"]
+    launched = reservation["Instances"][0]["LaunchTime"]
+    assert launched.tzinfo is not None and launched.utcoffset().total_seconds() == 0
+    factory = aws.session().get_component("response_parser_factory")
+    assert factory._defaults["timestamp_parser"] is aws.parse_timestamp
