@@ -13,11 +13,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from . import engine, metrics
+from . import aws, engine, metrics
+from . import targets as tg
 from .budget import Budget
 from .config import Config, ConfigError, parse_bool
 from .decide import Power
 from .notify import notify
+from .providers import providers_for
 
 LOG = logging.getLogger("powercycle")
 
@@ -43,19 +45,29 @@ def handler(event: Mapping[str, Any] | None, context: object = None) -> dict[str
     now = datetime.now(UTC)
     config = Config.from_env()
     budget = Budget.for_lambda(context, default=config.budget_seconds)
-    return run_event(event if event is not None else {}, config, now, budget=budget)
+    payload = event if event is not None else {}
+    return run_event(payload, config, now, budget=budget, context=context)
 
 
 def run_event(
-    event: Mapping[str, Any], config: Config, now: datetime, *, budget: Budget | None = None
+    event: Mapping[str, Any],
+    config: Config,
+    now: datetime,
+    *,
+    budget: Budget | None = None,
+    context: object = None,
 ) -> dict[str, Any]:
     """Dispatch one invocation payload; the handler minus the clock and the environment.
 
     The payload is checked in full before anything is called: an unknown key (a typo of
-    `dryRun` above all) is refused, never ignored into a live run.
+    `dryRun` above all) is refused, never ignored into a live run. `context` is Lambda's:
+    a pass over more targets than `POWERCYCLE_FANOUT_THRESHOLD` dispatches one worker
+    invocation per target of its own function instead of scanning them itself.
     """
     if not isinstance(event, Mapping):
         raise EventError(f"the payload must be a JSON object, got {type(event).__name__}")
+    if tg.is_worker_event(event):
+        return _worker(event, config, now, budget=budget)
     unknown = sorted(k for k in event if k not in PAYLOAD_KEYS | ENVELOPE_KEYS)
     if unknown:
         raise EventError(
@@ -71,18 +83,98 @@ def run_event(
     manual = [key for key in MANUAL_KEYS if key in event]
     if manual:
         action, kind, refs = _manual(event, manual)
+    elif "action" in event:
+        raise EventError(f"action needs one of {', '.join(MANUAL_KEYS)}")
+    targets, target_errors = _targets(config, budget)
+    function = getattr(context, "invoked_function_arn", None)
+    if manual:
+        providers = [p for p in providers_for(config, targets, budget=budget) if p.kind == kind]
         summary = engine.run_manual(
-            config, kind=kind, refs=refs, action=action, now=now, budget=budget
+            config, kind=kind, refs=refs, action=action, now=now, providers=providers, budget=budget
+        )
+    elif isinstance(function, str) and tg.should_fan_out(config, targets, in_lambda=True):
+        return _orchestrate(
+            config, targets, errors=target_errors, now=now, function=function, budget=budget
         )
     else:
-        if "action" in event:
-            raise EventError(f"action needs one of {', '.join(MANUAL_KEYS)}")
-        summary = engine.run_pass(config, now, budget=budget)
+        summary = engine.run_pass(
+            config, now, providers=providers_for(config, targets, budget=budget), budget=budget
+        )
+    summary.errors.extend(target_errors)
+    return _finish(config, summary, now=now, scheduled=not manual)
+
+
+def _targets(config: Config, budget: Budget) -> tuple[list[tg.Target], list[dict[str, str]]]:
+    """The (account, region) pairs of the pass. One account and listed regions need no
+    call at all; roles, `all` regions or skipping the own account resolve them (STS,
+    DescribeRegions), an error per account that cannot be reached."""
+    if config.account_roles or config.all_regions or config.skip_own_account:
+        return tg.resolve_targets(config, budget=budget)
+    return [tg.Target("", region, aws.OWN) for region in config.regions], []
+
+
+def _worker(
+    event: Mapping[str, Any], config: Config, received: datetime, *, budget: Budget | None
+) -> dict[str, Any]:
+    """One target of a fanned-out pass, at the orchestrator's `now`."""
+    try:
+        ref, now, dry_run = tg.parse_worker_event(event, received=received)
+        if dry_run:
+            config = config.with_overrides(dry_run=True)
+        target = tg.worker_target(config, ref)
+    except tg.TargetError as exc:
+        raise EventError(str(exc)) from None
+    budget = budget or Budget(config.budget_seconds)
+    providers = providers_for(config, [target], budget=budget)
+    summary = engine.run_pass(config, now, providers=providers, budget=budget)
+    return _finish(config, summary, now=now, scheduled=True)
+
+
+def _orchestrate(
+    config: Config,
+    targets: list[tg.Target],
+    *,
+    errors: list[dict[str, str]],
+    now: datetime,
+    function: str,
+    budget: Budget,
+) -> dict[str, Any]:
+    """Dispatch one worker per target; scan nothing here (no metrics: workers publish)."""
+    if any(not t.account for t in targets):  # the own account's id, for the worker event
+        targets, errors = tg.resolve_targets(config, budget=budget)
+    sent = tg.dispatch(
+        targets, now=now, dry_run=config.dry_run, function_name=function, budget=budget
+    )
+    result = engine.Summary(now=now, dry_run=config.dry_run).to_dict()
+    result["errors"] = errors + sent["errors"]
+    result["dispatched"] = sent["dispatched"]
+    result["deferredTargets"] = sent["deferred"]
+    LOG.info(
+        json.dumps(
+            {
+                "orchestrator": {
+                    "now": result["now"],
+                    "dispatched": len(sent["dispatched"]),
+                    "deferred": len(sent["deferred"]),
+                    "errors": len(result["errors"]),
+                }
+            }
+        )
+    )
+    error = notify(config, result)
+    if error:
+        result["errors"].append({"id": "sns", "error": error})
+    return result
+
+
+def _finish(
+    config: Config, summary: engine.Summary, *, now: datetime, scheduled: bool
+) -> dict[str, Any]:
     result = summary.to_dict()
     error = notify(config, result)
     if error:
         result["errors"].append({"id": "sns", "error": error})
-    log_summary(summary, result, now=now, scheduled=not manual and not config.dry_run)
+    log_summary(summary, result, now=now, scheduled=scheduled and not config.dry_run)
     return result
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..decide import Power
 from ..schedule import Action, Schedule
@@ -18,6 +18,7 @@ from ..schedule import Action, Schedule
 if TYPE_CHECKING:
     from ..budget import Budget
     from ..config import Config
+    from ..targets import Target
 
 # The code of an ActionError for a resource the provider did not reach before the pass
 # budget ran out: the engine reports it as `deferred` and records nothing.
@@ -87,26 +88,27 @@ class Provider(Protocol):
         ...
 
 
-# kind -> its providers for a pass: `(config, regions, *, budget) -> [Provider, ...]`.
+# kind -> its providers for a pass:
+# `(config, regions, *, budget, credentials, account) -> [Provider, ...]`.
 Factory = Callable[..., list[Provider]]
 
 
-def _ec2(config: Config, regions: Sequence[str], *, budget: Budget | None = None) -> list[Provider]:
+def _ec2(config: Config, regions: Sequence[str], **scope: Any) -> list[Provider]:
     from . import ec2
 
-    return ec2.providers(config, regions, budget=budget)
+    return ec2.providers(config, regions, **scope)
 
 
-def _eks(config: Config, regions: Sequence[str], *, budget: Budget | None = None) -> list[Provider]:
+def _eks(config: Config, regions: Sequence[str], **scope: Any) -> list[Provider]:
     from . import eks
 
-    return eks.providers(config, regions, budget=budget)
+    return eks.providers(config, regions, **scope)
 
 
-def _asg(config: Config, regions: Sequence[str], *, budget: Budget | None = None) -> list[Provider]:
+def _asg(config: Config, regions: Sequence[str], **scope: Any) -> list[Provider]:
     from . import asg
 
-    return asg.providers(config, regions, budget=budget)
+    return asg.providers(config, regions, **scope)
 
 
 # The registry: adding a kind is adding a module and one line here (and its name to
@@ -123,4 +125,22 @@ def all_providers(
         for kind, factory in REGISTRY.items()
         if kind in config.kinds
         for provider in factory(config, regions, budget=budget)
+    ]
+
+
+def providers_for(
+    config: Config, targets: Iterable[Target], *, budget: Budget | None = None
+) -> list[Provider]:
+    """The providers of a pass over targets (account x region), each with its credentials."""
+    regions: dict[tuple[str, str], list[str]] = {}
+    for target in targets:
+        regions.setdefault((target.account, target.credentials), []).append(target.region)
+    return [
+        provider
+        for (account, credentials), scanned in regions.items()
+        for kind, factory in REGISTRY.items()
+        if kind in config.kinds
+        for provider in factory(
+            config, scanned, budget=budget, credentials=credentials, account=account
+        )
     ]

@@ -78,10 +78,19 @@ def providers(
     *,
     castai: CastAIAccess | None = None,
     budget: Budget | None = None,
+    credentials: str = aws.OWN,
+    account: str = "",
 ) -> list[Provider]:
-    """One provider per region, all sharing one CAST AI access (and budget) for the pass."""
+    """One provider per region, all sharing one CAST AI access (and budget) for the pass.
+
+    `credentials`/`account`: the account scanned (an assumed role's key in `aws`); the
+    CAST AI key is always read with the scheduler's own credentials.
+    """
     shared = castai or CastAIAccess(config, regions, budget=budget)
-    return [EksProvider(config, region, shared) for region in regions]
+    return [
+        EksProvider(config, region, shared, credentials=credentials, account=account)
+        for region in regions
+    ]
 
 
 @dataclass(frozen=True)
@@ -96,9 +105,18 @@ class EksProvider:
     kind = KIND
 
     def __init__(
-        self, config: Config, region: str, castai: CastAIAccess, *, client: Any = None
+        self,
+        config: Config,
+        region: str,
+        castai: CastAIAccess,
+        *,
+        client: Any = None,
+        credentials: str = aws.OWN,
+        account: str = "",
     ) -> None:
         self.region = region
+        self.account = account
+        self._credentials = credentials
         self._config = config
         self._castai = castai
         self._budget = castai.budget
@@ -116,7 +134,7 @@ class EksProvider:
 
     def _eks(self, region: str) -> Any:
         if region not in self._clients:
-            self._clients[region] = aws.client("eks", region)
+            self._clients[region] = aws.client("eks", region, credentials=self._credentials)
         return self._clients[region]
 
     # --- discovery -----------------------------------------------------------------
@@ -269,6 +287,7 @@ class EksProvider:
             kind=KIND,
             id=resource_id,
             region=region,
+            account=self.account,
             tags=handed,
             power=power,
             running_since=self._started(tags, check.started) if power is Power.RUNNING else None,
@@ -295,6 +314,7 @@ class EksProvider:
             kind=KIND,
             id=name,
             region=region,
+            account=self.account,
             tags=tags,
             power=power,
             running_since=self._started(tags, None) if power is Power.RUNNING else None,
@@ -319,6 +339,7 @@ class EksProvider:
             kind=KIND,
             id=resource_id,
             region=region or self.region,
+            account=self.account,
             tags=tags,
             power=None,
             error=error,
