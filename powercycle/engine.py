@@ -81,6 +81,7 @@ class Summary:
     errors: list[dict[str, str]] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
+    outcomes: list[Outcome] = field(default_factory=list)
 
     def add_error(self, resource_id: str, error: str) -> None:
         self.errors.append({"id": resource_id, "error": error})
@@ -322,6 +323,7 @@ def _report(summary: Summary, outcomes: Sequence[Outcome]) -> None:
     for outcome in outcomes:
         LOG.info(json.dumps(outcome.log_record()))
         summary.add(outcome)
+        summary.outcomes.append(outcome)
 
 
 def _fail(outcome: Outcome, reason: str, error: str, *, keep_reason: bool = False) -> None:
