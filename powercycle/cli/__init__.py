@@ -56,19 +56,31 @@ _HINTS = {
 }
 
 
+class _OneLine(logging.Formatter):
+    """Log records as one line each: a failure inside the pass is in the report already;
+    its traceback is for --debug."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            message += f": {aws.describe_error(record.exc_info[1]).splitlines()[0]}"
+        return message
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = getattr(args, "debug", False)
     logging.basicConfig(
-        level=logging.DEBUG if getattr(args, "debug", False) else logging.WARNING,
-        format="%(message)s",
-        stream=sys.stderr,
+        level=logging.DEBUG if debug else logging.WARNING, format="%(message)s", stream=sys.stderr
     )
+    if not debug:
+        for handler in logging.getLogger().handlers:
+            if type(handler) is logging.StreamHandler:  # ours, not a test tool's subclass
+                handler.setFormatter(_OneLine())
     setup_logging()
     # Decisions are logged as JSON lines for the Lambda's logs; here the table says it.
-    logging.getLogger("powercycle").setLevel(
-        logging.DEBUG if getattr(args, "debug", False) else logging.WARNING
-    )
+    logging.getLogger("powercycle").setLevel(logging.DEBUG if debug else logging.WARNING)
     with closed_pipe_is_fine():
         return dispatch(args)
     return 0  # the reader closed the pipe: what it wanted was printed

@@ -16,12 +16,12 @@ from io import BytesIO
 from typing import Any
 from urllib.parse import parse_qs
 
-from moto.server import (
+from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
-    ThreadedMotoServer,
     create_backend_app,
 )
+from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
 _READS = ("Describe", "List", "Get")

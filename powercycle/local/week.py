@@ -95,7 +95,11 @@ def fleet(start: datetime, url: str) -> list[tuple[str, dict[str, str], str]]:
         ),
         ("late-worker", tag(LONDON), "London office hours; started by hand Tue 21:00"),
         ("holiday-box", tag({**LONDON, "skip": [holiday]}), f"London office hours, {holiday} off"),
-        ("stop-only", tag({"stop": "0 19 * * *"}), "stop at 19:00 daily; started by hand Thu"),
+        (
+            "stop-only",
+            tag({"stop": "0 19 * * *"}),
+            "stop at 19:00 daily; started by hand Wed 09:00",
+        ),
         ("nightly-batch", {"ec2Powercycle": f"{url}#nightly"}, "01:00-05:00 daily, from a URL"),
         (
             "prod-db",
@@ -172,7 +176,7 @@ def simulate(start: datetime, *, passes: int = PASSES) -> Week:
             tracks[name] = Track(name, "eks", about)
             people = {
                 start + timedelta(days=1, hours=21): ("late-worker", "starts late-worker"),
-                start + timedelta(days=3, hours=9): ("stop-only", "starts stop-only"),
+                start + timedelta(days=2, hours=9): ("stop-only", "starts stop-only"),
             }
             # What a pass changes is in its summary (moto carries out a start or a stop at
             # once): the power of each instance follows from it without asking EC2 again.
@@ -241,7 +245,8 @@ def render(week: Week) -> list[str]:
     lines = [
         f"simulated week {week.start:%a %Y-%m-%d} to {end:%a %Y-%m-%d} (UTC): {week.passes} "
         f"passes of the real handler, 15 minutes apart, in {week.seconds:.1f} s",
-        f"one character per hour: {ON} running  {OFF} stopped  {ERROR} error reported (left as it was)",
+        f"one character per hour: {ON} running  {OFF} stopped  {ERROR} error reported "
+        "(left as it was)",
         "",
         pad + days,
         pad + ticks,
