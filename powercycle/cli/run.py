@@ -174,10 +174,10 @@ def report(args: argparse.Namespace, config: Config, summary: Summary, where: st
     """The summary as a table (terminal) or JSON; the exit code."""
     out = Output.choose(args.json)
     data = summary.to_dict()
+    note(f"{'dry run: ' if config.dry_run else ''}{where}")
     if out.json:
         out.document(data)
     else:
-        note(f"{'dry run: ' if config.dry_run else ''}{where}")
         out.table(RUN_HEADERS, [run_row(o) for o in sorted(summary.outcomes, key=_order)])
         for error in target_errors(summary):
             print(f"error: {error['id']}: {error['error']}")
