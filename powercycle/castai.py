@@ -1,47 +1,73 @@
 """The CAST AI HTTP client, and the mapping from EKS clusters to CAST AI clusters.
 
 Only the few calls powercycle needs (see `castai.md` in the design notes): list clusters,
-get one, hibernate, resume, read an operation. Transport policy lives in one place: a
-`requests.Session` with the `X-API-Key` header, (connect, read) timeouts, and urllib3's
-`Retry` for 429 and 5xx with exponential backoff that honours `Retry-After` (capped, so a
-bad header cannot hold a Lambda for hours). Other 4xx are never retried: they will not
-get better by asking again.
+get one, hibernate, resume, read an operation. The shared, once-per-pass parts (the key,
+the listing) are `castai_access.CastAIAccess`.
 
-The key is a secret: it lives only in the session's headers. It is in no repr, and every
-message this module builds is passed through `_redact` in case a server echoes it back.
+Transport rules (the design's "Failing safe"):
+
+- Every wait is bounded by the pass `Budget`: connect and read timeouts never exceed what
+  is left of it, and a back-off or `Retry-After` that does not fit (or is longer than
+  `MAX_WAIT`) ends the call with an error instead of a sleep; the next pass asks again.
+- GET is retried on connection errors, 429 and 5xx, with capped exponential back-off that
+  honours `Retry-After`. `hibernate`/`resume` POSTs are writes: they are retried only when
+  the request certainly did not reach the server (the connection was never made) or the
+  answer is 429/503 (refused before processing); never after a read timeout or a
+  connection dropped after sending, where CAST AI may have acted already.
+- Redirects are not followed: the `X-API-Key` header goes to the configured origin only.
+  A 3xx is an error naming the status and the target host (never its path or query).
+- The key, and any user-info of `CASTAI_API_URL`, are secrets: they are in no repr and no
+  message (`redact`); messages name the origin without user-info. A query string in
+  `CASTAI_API_URL` is refused (it would be sent with every call and logged by urllib3).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import email.utils
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+
+from .budget import Budget
 
 KEY_HEADER = "X-API-Key"
 CLUSTERS_PATH = "/v1/kubernetes/external-clusters"
 OPERATIONS_PATH = f"{CLUSTERS_PATH}/operations"
-RETRY_STATUSES = (429, 500, 502, 503, 504)
+GET_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Refused before processing: the only answers after which a write is sent again.
+POST_RETRY_STATUSES = frozenset({429, 503})
 RETRIES = 3
 # Seconds: connect quickly or give up; CAST AI answers a listing within seconds.
 TIMEOUT = (5.0, 30.0)
+BACKOFF_CAP = 8.0
+# A `Retry-After` longer than this is not waited for, whatever the budget: one pass does
+# not sit idle for minutes; the call fails and the next pass (15 minutes on) asks again.
+MAX_WAIT = 30.0
 # Statuses that mean the cluster cannot be scheduled at all (and is not a match).
 GONE = frozenset({"deleted", "deleting", "archived"})
 BAD_KEY = "CAST AI rejected the API key (bad or under-privileged key)"
+DEFERRED = "Deferred"
 
 
 class CastAIError(Exception):
-    """A CAST AI call failed; the message says which call and why, never the key."""
+    """A CAST AI call failed; the message says which call and why, never a secret."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
         super().__init__(message)
         self.status = status
+        self._code = code
 
     @property
     def code(self) -> str:
+        if self._code:
+            return self._code
         if self.status in (401, 403):
             return "CastAIAuth"
         if self.status is None:
@@ -49,13 +75,7 @@ class CastAIError(Exception):
         return f"CastAI{self.status}"
 
 
-class _Retry(Retry):
-    """urllib3's Retry with `Retry-After` capped (older urllib3 has no `retry_after_max`)."""
-
-    RETRY_AFTER_CAP = 60.0
-
-    def parse_retry_after(self, retry_after: str) -> float:
-        return min(float(super().parse_retry_after(retry_after)), self.RETRY_AFTER_CAP)
+# --- the listing, item by item -------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -71,17 +91,25 @@ class Cluster:
     account_id: str | None  # eks.accountId, else providerNamespaceId
 
     @classmethod
-    def from_api(cls, item: Mapping[str, Any]) -> Cluster:
-        eks = item.get("eks") or {}
-        region = item.get("region") or {}
+    def from_api(cls, item: Any) -> Cluster:
+        """One listed item; `ValueError` naming the field when it is malformed."""
+        if not isinstance(item, Mapping):
+            raise ValueError(f"item is a {type(item).__name__}, not an object")
+        eks = _object(item, "eks")
+        region = _object(item, "region")
+        cid = _text(item, "id")
+        if not cid:
+            raise ValueError("no 'id'")
         return cls(
-            id=str(item.get("id", "")),
-            name=str(item.get("name", "")),
-            status=str(item.get("status", "")),
-            provider_type=str(item.get("providerType", "")),
-            cluster_name=eks.get("clusterName") or None,
-            region=eks.get("region") or region.get("name") or None,
-            account_id=eks.get("accountId") or item.get("providerNamespaceId") or None,
+            id=cid,
+            name=_text(item, "name") or "",
+            status=_text(item, "status") or "",
+            provider_type=_text(item, "providerType") or "",
+            cluster_name=_text(eks, "clusterName", "eks.") or None,
+            region=_text(eks, "region", "eks.") or _text(region, "name", "region.") or None,
+            account_id=_text(eks, "accountId", "eks.")
+            or _text(item, "providerNamespaceId")
+            or None,
         )
 
     @property
@@ -91,56 +119,83 @@ class Cluster:
 
 
 @dataclass(frozen=True)
-class Match:
-    """The CAST AI cluster found for a name, or why there is none to act on."""
+class BadItem:
+    """A listed item that could not be read: it matches nothing, and says why."""
 
-    cluster: Cluster | None = None
-    error: str | None = None
+    index: int
+    id: str | None
+    names: frozenset[str]  # whatever name-like strings could be salvaged from it
+    error: str
 
-
-def match_eks(clusters: Iterable[Cluster], *, name: str, region: str, account: str) -> Match:
-    """The CAST AI cluster of an EKS cluster: same clusterName, region and account."""
-    found = [
-        c
-        for c in clusters
-        if c.active and c.cluster_name == name and c.region == region and c.account_id == account
-    ]
-    where = f"EKS cluster {name!r} ({region}, account {account})"
-    if not found:
-        return Match(
-            error=f"{where} is unknown to CAST AI: connect it in CAST AI (or it was deleted there)"
-        )
-    if len(found) > 1:
-        return Match(error=_several(where, found))
-    return Match(cluster=found[0])
+    def describe(self) -> str:
+        which = f"id {self.id}" if self.id else f"item {self.index}"
+        return f"CAST AI listing {which} is malformed ({self.error})"
 
 
-def match_name(clusters: Sequence[Cluster], ref: str) -> Match | None:
-    """The cluster a payload names: CAST AI `name` first, then `eks.clusterName`.
+@dataclass(frozen=True)
+class Listing:
+    clusters: list[Cluster] = field(default_factory=list)
+    bad: list[BadItem] = field(default_factory=list)
 
-    None when nothing matches (the caller reports it as not found).
-    """
-    for field in ("name", "cluster_name"):
-        found = [c for c in clusters if c.active and getattr(c, field) == ref]
-        if len(found) == 1:
-            return Match(cluster=found[0])
-        if found:
-            label = "named" if field == "name" else "with EKS clusterName"
-            return Match(error=_several(f"CAST AI clusters {label} {ref!r}", found, count=False))
-    others = [c for c in clusters if ref in (c.name, c.cluster_name)]
-    if others:
-        c = others[0]
-        what = f"status {c.status!r}" if c.status in GONE else f"a {c.provider_type!r} cluster"
-        return Match(
-            error=f"CAST AI cluster {ref!r} ({c.id}) is {what}: not an EKS cluster to act on"
-        )
-    return None
+    def bad_naming(self, name: str) -> list[BadItem]:
+        return [b for b in self.bad if name in b.names]
 
 
-def _several(where: str, found: Sequence[Cluster], *, count: bool = True) -> str:
-    ids = ", ".join(c.id for c in found)
-    head = f"{len(found)} CAST AI clusters match {where}" if count else f"{len(found)} {where}"
-    return f"{head} (ids {ids}): remove the stale one in CAST AI; nothing done"
+def parse_listing(items: Sequence[Any]) -> Listing:
+    """Every item on its own: one malformed item is an error for that item only."""
+    listing = Listing()
+    for index, item in enumerate(items):
+        try:
+            listing.clusters.append(Cluster.from_api(item))
+        except ValueError as exc:
+            listing.bad.append(BadItem(index, *_salvage(item), error=str(exc)))
+    return listing
+
+
+def _object(item: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = item.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{key!r} is {_short(value)}, not an object")
+    return value
+
+
+def _text(item: Mapping[str, Any], key: str, prefix: str = "") -> str | None:
+    value = item.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise ValueError(f"'{prefix}{key}' is {_short(value)}, not a string")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _salvage(item: Any) -> tuple[str | None, frozenset[str]]:
+    if not isinstance(item, Mapping):
+        return None, frozenset()
+    eks = item.get("eks")
+    candidates = [item.get("id"), item.get("name")]
+    if isinstance(eks, Mapping):
+        candidates.append(eks.get("clusterName"))
+    cid = candidates[0] if isinstance(candidates[0], str) and candidates[0] else None
+    return cid, frozenset(c for c in candidates[1:] if isinstance(c, str) and c)
+
+
+# --- the client ----------------------------------------------------------------------------
+
+
+def safe_origin(url: str) -> str:
+    """`scheme://host[:port]/path` of a URL: no user-info, no query, no fragment."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(unparsable URL)"
+    return f"{parts.scheme}://{host}{port}{parts.path}".rstrip("/")
 
 
 class CastAIClient:
@@ -151,25 +206,32 @@ class CastAIClient:
         base_url: str,
         api_key: str,
         *,
+        budget: Budget | None = None,
         backoff_factor: float = 0.5,
         timeout: tuple[float, float] = TIMEOUT,
         retries: int = RETRIES,
+        max_wait: float = MAX_WAIT,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._key = api_key
+        parts = urlsplit(base_url)
+        self.base_url = safe_origin(base_url)
+        self._secrets = [s for s in (api_key, parts.username, parts.password) if s]
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise CastAIError(f"CASTAI_API_URL is not an http(s) URL: {self.base_url}")
+        if parts.query or parts.fragment:
+            raise CastAIError(
+                f"CASTAI_API_URL ({self.base_url}) carries a query string or fragment: "
+                "remove it (it would be sent and logged with every call)"
+            )
+        self._url = base_url.rstrip("/")
+        self._budget = budget or Budget.unlimited()
+        self._backoff = backoff_factor
         self._timeout = timeout
+        self._retries = retries
+        self._max_wait = max_wait
         self._session = requests.Session()
         self._session.headers.update({KEY_HEADER: api_key, "Accept": "application/json"})
-        retry = _Retry(
-            total=retries,
-            status_forcelist=RETRY_STATUSES,
-            allowed_methods=frozenset({"GET", "POST"}),
-            backoff_factor=backoff_factor,
-            respect_retry_after_header=True,
-            # Hand back the last answer instead of raising: we turn it into a message.
-            raise_on_status=False,
-        )
-        adapter = HTTPAdapter(max_retries=retry, pool_maxsize=16)
+        # No transport retries: the policy is ours (_call); writes must not be resent.
+        adapter = HTTPAdapter(max_retries=0, pool_maxsize=16)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
 
@@ -181,29 +243,36 @@ class CastAIClient:
 
     # --- calls -------------------------------------------------------------------
 
-    def list_clusters(self) -> list[Cluster]:
+    def listing(self) -> Listing:
         answer = self._call("GET", CLUSTERS_PATH, what="list clusters")
         items = answer.get("items")
         if not isinstance(items, list):
             raise CastAIError("CAST AI list clusters: answer has no 'items' list")
-        return [Cluster.from_api(item) for item in items if isinstance(item, Mapping)]
+        return parse_listing(items)
+
+    def list_clusters(self) -> list[Cluster]:
+        """The readable clusters of the listing (malformed items left out)."""
+        return self.listing().clusters
 
     def get_cluster(self, cluster_id: str) -> Cluster:
         answer = self._call("GET", f"{CLUSTERS_PATH}/{cluster_id}", what=f"get {cluster_id}")
-        return Cluster.from_api(answer)
+        try:
+            return Cluster.from_api(answer)
+        except ValueError as exc:
+            raise CastAIError(f"CAST AI get {cluster_id}: malformed answer ({exc})") from None
 
     def hibernate(self, cluster_id: str) -> str:
         """Ask CAST AI to hibernate; returns the operation id."""
         path = f"{CLUSTERS_PATH}/{cluster_id}/hibernate"
         answer = self._call("POST", path, what=f"hibernate {cluster_id}")
-        return str(answer.get("operationId", ""))
+        return str(answer.get("operationId") or "")
 
     def resume(self, cluster_id: str, *, instance_type: str, spot: bool) -> str:
         """Ask CAST AI to resume on `instance_type`; returns the operation id."""
         body = {"instanceType": instance_type, "spotConfig": {"isSpot": spot}}
         path = f"{CLUSTERS_PATH}/{cluster_id}/resume"
         answer = self._call("POST", path, what=f"resume {cluster_id}", body=body)
-        return str(answer.get("operationId", ""))
+        return str(answer.get("operationId") or "")
 
     def operation(self, operation_id: str) -> dict[str, Any]:
         return self._call("GET", f"{OPERATIONS_PATH}/{operation_id}", what="operation")
@@ -213,43 +282,118 @@ class CastAIClient:
     def _call(
         self, method: str, path: str, *, what: str, body: Mapping[str, Any] | None = None
     ) -> dict[str, Any]:
-        url = self.base_url + path
-        try:
-            response = self._session.request(method, url, json=body, timeout=self._timeout)
-        except requests.RequestException as exc:
-            # requests' own text repeats the URL and pool internals; the type says enough.
-            raise CastAIError(
-                self._redact(f"CAST AI unreachable at {self.base_url} ({what}): {_cause(exc)}")
-            ) from None
-        if response.status_code in (401, 403):
-            raise CastAIError(
-                f"{BAD_KEY}: HTTP {response.status_code} on {what}", status=response.status_code
-            )
-        if not response.ok:
-            raise CastAIError(
-                self._redact(
-                    f"CAST AI {what}: HTTP {response.status_code} {_error_text(response)}".rstrip()
-                ),
-                status=response.status_code,
-            )
-        try:
-            answer = response.json() if response.content else {}
-        except ValueError:
-            raise CastAIError(f"CAST AI {what}: answer is not JSON") from None
-        if not isinstance(answer, dict):
-            raise CastAIError(f"CAST AI {what}: answer is not a JSON object")
-        return answer
+        write = method != "GET"
+        attempt = 0
+        while True:
+            if not self._budget.open():
+                raise CastAIError(f"CAST AI {what}: pass budget spent, not sent", code=DEFERRED)
+            left = self._budget.remaining()
+            timeout = (min(self._timeout[0], left), min(self._timeout[1], left))
+            retry_after: float | None = None
+            try:
+                response = self._session.request(
+                    method, self._url + path, json=body, timeout=timeout, allow_redirects=False
+                )
+            except requests.RequestException as exc:
+                unsent = _not_sent(exc)
+                retry = unsent or (not write and not isinstance(exc, requests.Timeout))
+                error = CastAIError(
+                    self.redact(f"CAST AI unreachable at {self.base_url} ({what}): {_cause(exc)}")
+                )
+            else:
+                status = response.status_code
+                if response.is_redirect or 300 <= status < 400:
+                    raise self._redirect(response, what)
+                if status in (401, 403):
+                    raise CastAIError(f"{BAD_KEY}: HTTP {status} on {what}", status=status)
+                if response.ok:
+                    return _json_object(response, what)
+                retry = status in (POST_RETRY_STATUSES if write else GET_RETRY_STATUSES)
+                retry_after = _retry_after(response.headers.get("Retry-After"))
+                text = f"CAST AI {what}: HTTP {status} {_error_text(response)}".rstrip()
+                error = CastAIError(self.redact(text), status=status)
+            if not retry or attempt >= self._retries:
+                raise error
+            wait = retry_after if retry_after is not None else self._backoff_for(attempt)
+            if wait > self._max_wait or not self._budget.sleep(wait):
+                raise CastAIError(
+                    f"{error}; a retry in {wait:.0f}s does not fit the pass "
+                    f"({self._budget.remaining():.0f}s left): the next pass tries again",
+                    status=error.status,
+                )
+            attempt += 1
 
-    def _redact(self, text: str) -> str:
-        return text.replace(self._key, "***") if self._key else text
+    def _backoff_for(self, attempt: int) -> float:
+        return float(min(BACKOFF_CAP, self._backoff * (2**attempt)))
+
+    def _redirect(self, response: requests.Response, what: str) -> CastAIError:
+        target = urlsplit(response.headers.get("Location") or "")
+        try:
+            port = f":{target.port}" if target.port else ""
+        except ValueError:
+            port = ""
+        host = f"{target.hostname}{port}" if target.hostname else "the same host"
+        return CastAIError(
+            self.redact(
+                f"CAST AI {what}: HTTP {response.status_code} redirect to {host} not followed "
+                f"(the API key goes only to {self.base_url}); check CASTAI_API_URL"
+            ),
+            status=response.status_code,
+            code="CastAIRedirect",
+        )
+
+    def redact(self, text: str) -> str:
+        """`text` with the key and the URL's user-info replaced by `***`."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def _not_sent(exc: requests.RequestException) -> bool:
+    """True when the request certainly never reached the server (no connection made)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason: Any = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the cause
+    return isinstance(
+        reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
+    )
 
 
 def _cause(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.ConnectTimeout):
+        return "connect timed out"
     if isinstance(exc, requests.Timeout):
-        return "timed out"
+        return "no answer in time"
     if isinstance(exc, requests.ConnectionError):
-        return "connection failed"
+        return "connection failed" if _not_sent(exc) else "connection dropped"
     return type(exc).__name__
+
+
+def _retry_after(raw: str | None) -> float | None:
+    """`Retry-After` as seconds (delay or HTTP date); None when absent or unreadable."""
+    if not raw:
+        return None
+    raw = raw.strip()
+    if re.fullmatch(r"\d{1,10}", raw):
+        return float(raw)
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _json_object(response: requests.Response, what: str) -> dict[str, Any]:
+    try:
+        answer = response.json() if response.content else {}
+    except ValueError:
+        raise CastAIError(f"CAST AI {what}: answer is not JSON") from None
+    if not isinstance(answer, dict):
+        raise CastAIError(f"CAST AI {what}: answer is not a JSON object")
+    return answer
 
 
 def _error_text(response: requests.Response) -> str:

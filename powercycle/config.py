@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 DEFAULT_TAG = "ec2Powercycle"
 DEFAULT_EXCLUDE = "environment=p"
 DEFAULT_CASTAI_URL = "https://api.cast.ai"
-KINDS = ("ec2", "eks")
+KINDS = ("ec2", "eks", "asg")
 DEFAULT_SECRET_NAME = "CastAI-API"  # noqa: S105 - a secret's name, not a secret
 
 _TRUE = {"true", "1", "yes", "on"}
@@ -59,7 +59,8 @@ class Config:
     exclude: tuple[tuple[str, str], ...] = (("environment", "p"),)
     default_tz: str = "UTC"
     url_allowlist: tuple[str, ...] = ()
-    castai_api_url: str = DEFAULT_CASTAI_URL
+    # repr=False: a user-info password may sit in the URL.
+    castai_api_url: str = field(default=DEFAULT_CASTAI_URL, repr=False)
     # repr=False: the key must never show up in a log line or a traceback.
     castai_api_key: str | None = field(default=None, repr=False)
     castai_secret_name: str = DEFAULT_SECRET_NAME

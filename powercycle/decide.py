@@ -39,25 +39,40 @@ class Decision:
     event: Event | None = None  # the latest event considered, for the log
 
 
-def parse_state(value: str | None) -> Event | None:
-    """Read a `powercycle:state` value (`start@2026-11-23T08:00:00Z`)."""
+def parse_state(value: str | None, *, now: datetime | None = None) -> Event | None:
+    """Read a `powercycle:state` value (`start@2026-11-23T08:00:00Z`).
+
+    With `now`, a state in the future is refused: it would silently disable the schedule
+    until then (nothing the scheduler writes is ever ahead of the pass that writes it).
+    """
     if value is None or not value.strip():
         return None
     action, sep, when = value.strip().partition("@")
     if not sep or action not in ("start", "stop"):
-        raise StateTagError(f"state tag {value!r} is not {STATE_FORMAT}")
-    return Event(parse_utc(when, what="state tag", value=value), action)  # type: ignore[arg-type]
+        raise StateTagError(f"state tag {_quote(value)} is not {STATE_FORMAT}")
+    moment = parse_utc(when, what="state tag", value=value)
+    if now is not None and moment > now:
+        raise StateTagError(f"state tag {_quote(value)} is in the future")
+    return Event(moment, action)  # type: ignore[arg-type]
 
 
 def parse_utc(text: str, *, what: str, value: str) -> datetime:
-    """An ISO-8601 time with a zone (`Z` or an offset), as an aware datetime."""
+    """An ISO-8601 time with a zone (`Z` or an offset), as an aware datetime in UTC."""
     try:
         moment = datetime.fromisoformat(text.strip())
-    except ValueError as exc:
-        raise StateTagError(f"{what} {value!r} is not an ISO-8601 time") from exc
-    if moment.tzinfo is None:
-        raise StateTagError(f"{what} {value!r} has no time zone (end it with Z)")
-    return moment.astimezone(UTC)
+        if moment.tzinfo is None:
+            raise StateTagError(f"{what} {_quote(value)} has no time zone (end it with Z)")
+        # 9999-12-31T23:59:59-23:59 is a valid ISO time that no datetime can hold in UTC.
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        if isinstance(exc, StateTagError):
+            raise
+        raise StateTagError(f"{what} {_quote(value)} is not an ISO-8601 time") from exc
+
+
+def _quote(value: str, limit: int = 80) -> str:
+    """A tag value for an error message: quoted, and cut short when it is long."""
+    return repr(value if len(value) <= limit else value[:limit] + "...")
 
 
 def decide(
@@ -83,10 +98,46 @@ def decide(
     event = schedule.latest_event(now)
     decision = _follow_event(schedule, event, state, power)
     if decision.action is None:
-        over = _max_runtime_exceeded(schedule, event, power, now, running_since)
+        starts = [running_since]
+        for handled in (state, decision.record):
+            if handled is not None and handled.action == "start":
+                starts.append(handled.time)
+        known = [s for s in starts if s is not None]
+        since = max(known) if known else None
+        over = _max_runtime_exceeded(schedule, event, power, now, since)
         if over is not None:
             return over
     return decision
+
+
+def decide_manual(
+    action: Action,
+    power: Power | None,
+    *,
+    excluded: str | None = None,
+    error: str | None = None,
+    skip: str | None = None,
+) -> Decision:
+    """A manual action (`instanceIds`/`clusterNames` payload, `powercycle start|stop`).
+
+    The same guards as a scheduled pass: an excluded resource (production), one whose
+    tags could not be read or that the provider cannot schedule is refused; a stop of a
+    resource the provider says never to stop (an Auto Scaling group member) is refused.
+    """
+    if excluded:
+        return Decision(None, f"refused: excluded by {excluded}", None)
+    if error:
+        return Decision(None, f"refused: {error}", None)
+    if skip and action == "stop":
+        return Decision(None, f"refused: {skip}", None)
+    desired = Power.RUNNING if action == "start" else Power.STOPPED
+    if power is desired:
+        return Decision(None, f"already-{desired.value}", None)
+    if power is Power.TRANSITION:
+        return Decision(None, "in-transition", None)
+    if power is None:
+        return Decision(None, "refused: power state unknown", None)
+    return Decision(action, "manual", None)
 
 
 def _follow_event(
@@ -124,9 +175,10 @@ def _max_runtime_exceeded(
 ) -> Decision | None:
     """`maxRuntime`: stop what has been running too long.
 
-    The clock is the current run's own start (EC2: `LaunchTime`), as the design says: a
-    scheduled start that finds the box already up (started by hand the night before) does
-    not restart it.
+    The clock starts at the later of the resource's own start (EC2: `LaunchTime`; EKS:
+    the start recorded or observed) and the latest `start` event handled for it, on every
+    kind: a scheduled start renews it, so a box started by hand the night before is not
+    stopped in office hours.
     """
     if schedule.max_runtime is None or power is not Power.RUNNING or running_since is None:
         return None

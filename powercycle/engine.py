@@ -3,148 +3,75 @@
     discover (every provider, every region, in parallel)
     -> resolve schedules (each distinct tag value once)
     -> decide (pure, per resource)
-    -> act (batched, per provider, in parallel)
-    -> record state tags (only for what was accepted)
+    -> act and record (per provider, in parallel: a provider's state tags are written as
+       soon as its own actions return)
     -> summary and one JSON log line per resource
 
-A failure is kept with the resource it belongs to: one bad tag, one refused batch or one
-unreachable region never stops the rest, and nothing that failed is recorded as handled,
-so the next run tries again.
+Failing safe. Every stage runs behind an exception boundary: whatever goes wrong for one
+resource (any exception, not only the expected ones) becomes that resource's error, and
+whatever goes wrong for one provider in one region becomes that scope's error; the pass
+goes on. Nothing that failed is recorded as handled, so the next pass tries again.
+
+The pass has a budget (`Budget`): every wait below is bounded by it, and once it is nearly
+spent no new work starts. What was not reached is `deferred`, recorded nothing, and picked
+up by the next pass.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
+from functools import partial
+from typing import TypeVar
 
 from . import aws, sources
+from .budget import Budget
 from .config import Config
-from .decide import Decision, Power, StateTagError, decide, parse_state, parse_utc
-from .providers import ActionError, ActRequest, Provider, Resource, all_providers
-from .schedule import Action, Schedule, format_utc
+from .decide import StateTagError, decide, decide_manual, parse_state, parse_utc
+from .owners import warn_owners
+from .providers import DEFERRED, NOTED, ActionError, ActRequest, Provider, all_providers
+from .schedule import Action, Schedule
+from .summary import Outcome, Summary
+
+__all__ = ["Outcome", "Summary", "run_manual", "run_pass"]
 
 LOG = logging.getLogger("powercycle")
+WORKERS = 16
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-@dataclass
-class Outcome:
-    """What happened to one resource in this pass; becomes its log line."""
-
-    resource: Resource
-    provider: Provider
-    source: str = ""
-    state: str | None = None
-    decision: Decision | None = None
-    schedule: Schedule | None = None
-    result: str = "none"  # done | planned | failed | none | skipped | error
-    reason: str = ""
-    error: str | None = None
-    recorded: str | None = None
-
-    @property
-    def action(self) -> Action | None:
-        return self.decision.action if self.decision else None
-
-    def log_record(self) -> dict[str, Any]:
-        event = self.decision.event if self.decision else None
-        return {
-            "resource": self.resource.id,
-            **({"name": self.resource.tags["Name"]} if "Name" in self.resource.tags else {}),
-            "kind": self.resource.kind,
-            "region": self.resource.region,
-            "source": self.source,
-            "event": event.tag_value() if event else None,
-            "state": self.state,
-            "action": self.action,
-            "reason": self.reason,
-            "result": self.result,
-            "record": self.recorded,
-            **({"error": self.error} if self.error else {}),
-        }
-
-
-@dataclass
-class Summary:
-    now: datetime
-    dry_run: bool
-    scanned: int = 0
-    actions: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[dict[str, str]] = field(default_factory=list)
-    counts: Counter[str] = field(default_factory=Counter)
-    reasons: Counter[str] = field(default_factory=Counter)
-    outcomes: list[Outcome] = field(default_factory=list)
-
-    def add_error(self, resource_id: str, error: str) -> None:
-        self.errors.append({"id": resource_id, "error": error})
-        self.counts["error"] += 1
-
-    def add(self, outcome: Outcome) -> None:
-        self.scanned += 1
-        self.counts[outcome.result] += 1
-        self.reasons[outcome.reason] += 1
-        if outcome.action is not None:
-            entry: dict[str, Any] = {
-                "id": outcome.resource.id,
-                "kind": outcome.resource.kind,
-                "region": outcome.resource.region,
-                "action": outcome.action,
-                "reason": outcome.reason,
-                "result": outcome.result,
-            }
-            if outcome.error:
-                entry["error"] = outcome.error
-            self.actions.append(entry)
-        if outcome.error:
-            self.errors.append({"id": outcome.resource.id, "error": outcome.error})
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "now": format_utc(self.now),
-            "dryRun": self.dry_run,
-            "scanned": self.scanned,
-            "actions": self.actions,
-            "errors": self.errors,
-            "counts": dict(sorted(self.counts.items())),
-            "reasons": dict(sorted(self.reasons.items())),
-        }
-
-
 def run_pass(
-    config: Config, now: datetime, *, providers: Sequence[Provider] | None = None
+    config: Config,
+    now: datetime,
+    *,
+    providers: Sequence[Provider] | None = None,
+    budget: Budget | None = None,
 ) -> Summary:
     """One scheduling pass over every provider and region."""
     _require_aware(now)
+    budget = budget or Budget(config.budget_seconds)
     if providers is None:
-        providers = all_providers(config, config.regions)
+        providers = all_providers(config, config.regions, budget=budget)
     summary = Summary(now=now, dry_run=config.dry_run)
 
-    discovered = _parallel(providers, lambda p: list(p.discover(config.tag)))
-    outcomes: list[Outcome] = []
-    for provider, found in zip(providers, discovered, strict=True):
-        if isinstance(found, BaseException):
-            summary.add_error(
-                f"{provider.kind}:{provider.region}",
-                f"discovery failed, nothing done in this region: {aws.describe_error(found)}",
-            )
-            continue
-        outcomes.extend(Outcome(resource=r, provider=provider) for r in found)
-
-    candidates = [o for o in outcomes if _screen(config, o)]
-    schedules = sources.resolve_all({o.resource.tags[config.tag] for o in candidates}, config)
+    outcomes = _discover(
+        providers,
+        summary,
+        budget,
+        lambda p: [Outcome(resource=r, provider=p) for r in p.discover(config.tag)],
+    )
+    candidates = [o for o in outcomes if _guarded(o, lambda o: _screen(config, o, now))]
+    schedules = _resolve(config, candidates, budget)
     for outcome in candidates:
-        _decide(config, outcome, schedules, now)
-
-    _act(config, outcomes)
-    _record(config, outcomes)
+        _guarded(outcome, lambda o: _decide(config, o, schedules, now))
+    warn_owners(config, candidates, now, budget=budget, summary=summary)
+    _act_and_record(config, outcomes, budget)
     _report(summary, outcomes)
     return summary
 
@@ -157,52 +84,34 @@ def run_manual(
     action: Action,
     now: datetime,
     providers: Sequence[Provider] | None = None,
+    budget: Budget | None = None,
 ) -> Summary:
-    """Act now on resources named by a payload (`instanceIds`, `clusterNames`)."""
+    """Act now on resources named by a payload (`instanceIds`, `clusterNames`).
+
+    Fail closed: a resource is acted on only when it was found and its tags were read, so
+    that the production guard (`POWERCYCLE_EXCLUDE`) always sees them.
+    """
     _require_aware(now)
+    budget = budget or Budget(config.budget_seconds)
     if providers is None:
-        providers = [p for p in all_providers(config, config.regions) if p.kind == kind]
+        all_kinds = all_providers(config, config.regions, budget=budget)
+        providers = [p for p in all_kinds if p.kind == kind]
     summary = Summary(now=now, dry_run=config.dry_run)
-    looked_up = _parallel(providers, lambda p: p.lookup(list(refs)))
-    outcomes: list[Outcome] = []
     found: set[str] = set()
-    for provider, result in zip(providers, looked_up, strict=True):
-        if isinstance(result, BaseException):
-            summary.add_error(
-                f"{provider.kind}:{provider.region}",
-                f"lookup failed: {aws.describe_error(result)}",
-            )
-            continue
-        for ref, resource in result.items():
-            found.add(ref)
-            outcomes.append(Outcome(resource=resource, provider=provider, source="manual"))
+
+    def lookup(provider: Provider) -> list[Outcome]:
+        result = provider.lookup(list(refs))
+        found.update(result)
+        return [Outcome(resource=r, provider=provider, source="manual") for r in result.values()]
+
+    outcomes = _discover(providers, summary, budget, lookup)
     for ref in refs:
         if ref not in found:
-            summary.add_error(
-                ref, f"no {kind} resource {ref!r} found in {', '.join(config.regions)}"
-            )
-
-    desired = Power.RUNNING if action == "start" else Power.STOPPED
+            where = ", ".join(config.regions) or "no region"
+            summary.add_error(ref, f"no {kind} resource {ref!r} found in {where}", kind=kind)
     for outcome in outcomes:
-        resource = outcome.resource
-        excluded = config.excluded_by(resource.tags)
-        if excluded or resource.error or (resource.skip and action == "stop"):
-            why = (
-                f"excluded by {excluded}"
-                if excluded
-                else resource.error or f"skipped: {resource.skip}"
-            )
-            _fail(outcome, "refused", f"manual {action} refused: {why}")
-        elif resource.power is desired:
-            outcome.reason = f"already-{desired.value}"
-        elif resource.power is Power.TRANSITION:
-            outcome.reason = "in-transition"
-            outcome.result = "skipped"
-        else:
-            outcome.decision = Decision(action, "manual", None)
-            outcome.reason = "manual"
-            outcome.result = "planned"
-    _act(config, outcomes)
+        _guarded(outcome, lambda o: _decide_manual(config, o, action))
+    _act_and_record(config, outcomes, budget)
     _report(summary, outcomes)
     return summary
 
@@ -210,7 +119,36 @@ def run_manual(
 # --- the stages ------------------------------------------------------------------------
 
 
-def _screen(config: Config, outcome: Outcome) -> bool:
+def _discover(
+    providers: Sequence[Provider],
+    summary: Summary,
+    budget: Budget,
+    find: Callable[[Provider], list[Outcome]],
+) -> list[Outcome]:
+    """Every provider's resources, in parallel; a provider that fails is its scope's error."""
+
+    def one(provider: Provider) -> list[Outcome] | None:
+        return find(provider) if budget.open() else None
+
+    outcomes: list[Outcome] = []
+    for provider, found in zip(providers, _parallel(providers, one), strict=True):
+        scope = partial(
+            summary.add_scope,
+            kind=provider.kind,
+            region=provider.region,
+            account=getattr(provider, "account", ""),
+        )
+        if found is None:
+            scope(deferred=True)
+        elif isinstance(found, BaseException):
+            scope(error=f"discovery failed, nothing done here: {describe(found)}")
+        else:
+            scope(resources=len(found))
+            outcomes.extend(found)
+    return outcomes
+
+
+def _screen(config: Config, outcome: Outcome, now: datetime) -> bool:
     """Exclusions and provider-level skips and errors, before any schedule is read."""
     resource = outcome.resource
     outcome.source = sources.describe_source(resource.tags.get(config.tag, ""))
@@ -228,16 +166,34 @@ def _screen(config: Config, outcome: Outcome) -> bool:
     return True
 
 
-def _decide(
-    config: Config, outcome: Outcome, schedules: dict[str, Schedule | str], now: datetime
-) -> None:
+def _resolve(config: Config, candidates: Sequence[Outcome], budget: Budget) -> dict[str, object]:
+    values = {o.resource.tags[config.tag] for o in candidates}
+    try:
+        return dict(sources.resolve_all(values, config, budget=budget))
+    except Exception:
+        LOG.warning("powercycle: resolving schedules together failed; one by one now")
+    # One value's failure must not be every value's: resolve each alone (the documents are
+    # fetched again, but only in this case, which resolve_all's own guards make rare).
+    resolved: dict[str, object] = {}
+    for value in values:
+        if not budget.open():
+            resolved[value] = "pass budget spent before this schedule was resolved"
+            continue
+        try:
+            resolved.update(sources.resolve_all({value}, config, budget=budget))
+        except Exception as exc:
+            resolved[value] = f"schedule not resolved: {describe(exc)}"
+    return resolved
+
+
+def _decide(config: Config, outcome: Outcome, schedules: dict[str, object], now: datetime) -> None:
     resource = outcome.resource
-    schedule = schedules[resource.tags[config.tag]]
-    if isinstance(schedule, str):
+    schedule = schedules.get(resource.tags[config.tag], "schedule not resolved")
+    if not isinstance(schedule, Schedule):
         _fail(outcome, "bad-schedule", f"{config.tag}: {schedule}")
         return
     try:
-        state = parse_state(outcome.state)
+        state = parse_state(outcome.state, now=now)
         raw_skip = resource.tags.get(config.skip_until_tag)
         skip_until = (
             parse_utc(raw_skip, what=config.skip_until_tag, value=raw_skip) if raw_skip else None
@@ -245,7 +201,9 @@ def _decide(
     except StateTagError as exc:
         _fail(outcome, "bad-tag", f"{exc}; fix or delete the tag")
         return
-    assert resource.power is not None  # a resource without power carries an error
+    if resource.power is None:
+        _fail(outcome, "error", "power state unknown")
+        return
     decision = decide(
         schedule,
         state,
@@ -261,69 +219,124 @@ def _decide(
         outcome.result = "planned"
 
 
-def _act(config: Config, outcomes: Sequence[Outcome]) -> None:
+def _decide_manual(config: Config, outcome: Outcome, action: Action) -> None:
+    resource = outcome.resource
+    decision = decide_manual(
+        action,
+        resource.power,
+        excluded=config.excluded_by(resource.tags),
+        error=resource.error,
+        skip=resource.skip,
+    )
+    outcome.decision = decision
+    outcome.reason = decision.reason
+    if decision.reason.startswith("refused"):
+        _fail(outcome, "refused", f"manual {action} {decision.reason}")
+    elif decision.reason == "in-transition":
+        outcome.result = "skipped"
+    elif decision.action is not None:
+        outcome.result = "planned"
+
+
+def _act_and_record(config: Config, outcomes: Sequence[Outcome], budget: Budget) -> None:
+    """Per provider, in parallel: act in batches, then write that provider's state tags."""
     if config.dry_run:
+        for outcome in outcomes:
+            if outcome.decision and outcome.decision.record and outcome.result != "error":
+                outcome.recorded = outcome.decision.record.tag_value()
         return
-    batches: dict[tuple[Provider, Action], list[Outcome]] = defaultdict(list)
+    by_provider: dict[Provider, list[Outcome]] = defaultdict(list)
     for outcome in outcomes:
-        if outcome.action is not None and outcome.result in ("planned", "none"):
-            batches[(outcome.provider, outcome.action)].append(outcome)
+        if outcome.result in ("planned", "none") and outcome.decision is not None:
+            by_provider[outcome.provider].append(outcome)
 
-    def run(key: tuple[Provider, Action]) -> dict[str, ActionError | None]:
-        provider, action = key
-        return provider.act(action, [ActRequest(o.resource, o.schedule) for o in batches[key]])
+    def work(provider: Provider) -> None:
+        mine = by_provider[provider]
+        batches: dict[Action, list[Outcome]] = defaultdict(list)
+        for outcome in mine:
+            if outcome.action is not None:
+                batches[outcome.action].append(outcome)
+        for action, batch in batches.items():
+            _act(provider, action, batch, budget)
+        _record(config, provider, mine)
 
-    groups = list(batches)
-    for group, results in zip(groups, _parallel(groups, run), strict=True):
-        for outcome in batches[group]:
-            if isinstance(results, BaseException):
-                _fail(outcome, "failed", aws.describe_error(results), keep_reason=True)
-                continue
-            error = results.get(outcome.resource.id, ActionError("NoResult", "no answer"))
-            if error is None:
-                outcome.result = "done"
-            else:
-                _fail(outcome, "failed", f"{outcome.action} refused: {error}", keep_reason=True)
+    providers = list(by_provider)
+    for provider, failure in zip(providers, _parallel(providers, work), strict=True):
+        if isinstance(failure, BaseException):
+            for outcome in by_provider[provider]:
+                if outcome.result == "planned":
+                    _fail(outcome, "failed", describe(failure), keep_reason=True)
 
 
-def _record(config: Config, outcomes: Sequence[Outcome]) -> None:
+def _act(provider: Provider, action: Action, batch: list[Outcome], budget: Budget) -> None:
+    if not budget.open():
+        for outcome in batch:
+            outcome.result = "deferred"
+        return
+    try:
+        results = provider.act(action, [ActRequest(o.resource, o.schedule) for o in batch])
+    except Exception as exc:
+        LOG.exception("powercycle: %s %s in %s failed", provider.kind, action, provider.region)
+        results = dict.fromkeys((o.resource.id for o in batch), _action_error(exc))
+    for outcome in batch:
+        error = results.get(outcome.resource.id, ActionError("NoResult", "no answer"))
+        if error is None:
+            outcome.result = "done"
+        elif error.code == DEFERRED:
+            outcome.result = "deferred"
+        elif error.code == NOTED:
+            outcome.result, outcome.warning = "done", error.message
+        else:
+            _fail(outcome, "failed", f"{action} refused: {error}", keep_reason=True)
+
+
+def _record(config: Config, provider: Provider, outcomes: Sequence[Outcome]) -> None:
     """Write the handled event to the state tag of every resource whose action went through."""
-    pending: dict[Provider, dict[str, Outcome]] = defaultdict(dict)
+    pending: dict[str, Outcome] = {}
     for outcome in outcomes:
         decision = outcome.decision
         if decision is None or decision.record is None or outcome.error:
             continue
+        if outcome.result not in ("done", "none"):
+            continue
         value = decision.record.tag_value()
         outcome.recorded = value
-        if config.dry_run or value == outcome.state:
-            continue
-        pending[outcome.provider][outcome.resource.id] = outcome
-
-    def run(provider: Provider) -> dict[str, str]:
-        group = pending[provider]
-        return provider.record(
-            config.state_tag, {rid: o.recorded or "" for rid, o in group.items()}
+        if value != outcome.state:
+            pending[outcome.resource.id] = outcome
+    if not pending:
+        return
+    try:
+        errors = provider.record(
+            config.state_tag, {rid: o.recorded or "" for rid, o in pending.items()}
         )
-
-    owners = list(pending)
-    for provider, errors in zip(owners, _parallel(owners, run), strict=True):
-        for rid, outcome in pending[provider].items():
-            error = (
-                aws.describe_error(errors) if isinstance(errors, BaseException) else errors.get(rid)
-            )
-            if error:
-                # The action stands; the next run sees the event unhandled, finds the
-                # resource already in state and records it then.
-                outcome.recorded = None
-                outcome.error = f"state tag not written: {error}"
+    except Exception as exc:
+        errors = dict.fromkeys(pending, describe(exc))
+    for rid, outcome in pending.items():
+        if errors.get(rid):
+            # The action stands; the next run sees the event unhandled, finds the
+            # resource already in state and records it then.
+            outcome.recorded = None
+            outcome.warning = f"state tag not written: {errors[rid]}"
 
 
 def _report(summary: Summary, outcomes: Sequence[Outcome]) -> None:
     """One JSON log line per resource, and its place in the summary."""
     for outcome in outcomes:
-        LOG.info(json.dumps(outcome.log_record()))
+        LOG.info(json.dumps(outcome.log_record(), default=str))
         summary.add(outcome)
-        summary.outcomes.append(outcome)
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _guarded(outcome: Outcome, step: Callable[[Outcome], object]) -> bool:
+    """Run one resource's step; any exception becomes that resource's error (and False)."""
+    try:
+        return step(outcome) is not False
+    except Exception as exc:
+        LOG.debug("powercycle: %s failed", outcome.resource.id, exc_info=True)
+        _fail(outcome, "internal-error", f"could not be decided: {describe(exc)}")
+        return False
 
 
 def _fail(outcome: Outcome, reason: str, error: str, *, keep_reason: bool = False) -> None:
@@ -331,6 +344,23 @@ def _fail(outcome: Outcome, reason: str, error: str, *, keep_reason: bool = Fals
     if not keep_reason:
         outcome.reason = reason
     outcome.error = error
+
+
+def _action_error(exc: BaseException) -> ActionError:
+    return ActionError(aws.error_code(exc), _first_line(aws.error_message(exc)))
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a log or a summary: an AWS error's `Code: message`, else type: text."""
+    if isinstance(exc, aws.AWS_ERRORS):
+        return _first_line(aws.describe_error(exc))
+    text = _first_line(str(exc))
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[:limit] + "..."
 
 
 def _parallel(items: Sequence[T], work: Callable[[T], R]) -> list[R | BaseException]:
@@ -342,15 +372,16 @@ def _parallel(items: Sequence[T], work: Callable[[T], R]) -> list[R | BaseExcept
         try:
             return work(item)
         except Exception as exc:
-            LOG.exception("powercycle: %s failed", getattr(item, "kind", item))
+            LOG.warning("powercycle: %s: %s", getattr(item, "kind", item), describe(exc))
             return exc
 
     if len(items) == 1:
         return [guarded(items[0])]
-    with ThreadPoolExecutor(max_workers=min(16, len(items))) as pool:
+    with ThreadPoolExecutor(max_workers=min(WORKERS, len(items))) as pool:
         return list(pool.map(guarded, items))
 
 
 def _require_aware(now: datetime) -> None:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
+

@@ -6,20 +6,31 @@ reads its settings afresh (a changed environment takes effect on the next invoca
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from . import engine
+from . import engine, metrics
+from .budget import Budget
 from .config import Config, ConfigError, parse_bool
+from .decide import Power
 from .notify import notify
 
 LOG = logging.getLogger("powercycle")
 
 _PAUSE = {"pause": "stop", "hibernate": "stop", "stop": "stop"}
 _RESUME = {"resume": "start", "start": "start"}
+# Manual payload key -> the kind of resource it names.
+MANUAL_KEYS = {"instanceIds": "ec2", "clusterNames": "eks", "autoScalingGroups": "asg"}
+# EventBridge's scheduled-event envelope: a scheduled pass.
+ENVELOPE_KEYS = frozenset(
+    {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
+)
+PAYLOAD_KEYS = frozenset({"dryRun", "DryRun", "action", *MANUAL_KEYS})
+MAX_REFS = 1000
 
 
 class EventError(ValueError):
@@ -30,44 +41,131 @@ def handler(event: Mapping[str, Any] | None, context: object = None) -> dict[str
     """Run one pass (scheduled event or `{}`) or a manual action; return the summary."""
     setup_logging()
     now = datetime.now(UTC)
-    return run_event(dict(event or {}), Config.from_env(), now)
+    config = Config.from_env()
+    budget = Budget.for_lambda(context, default=config.budget_seconds)
+    return run_event(event if event is not None else {}, config, now, budget=budget)
 
 
-def run_event(event: dict[str, Any], config: Config, now: datetime) -> dict[str, Any]:
-    """Dispatch one invocation payload; the handler minus the clock and the environment."""
-    dry_run = event.get("dryRun", False)
-    if isinstance(dry_run, str):
-        dry_run = parse_bool("dryRun", dry_run)
-    elif not isinstance(dry_run, bool):
-        raise EventError(f"dryRun must be true or false, got {dry_run!r}")
+def run_event(
+    event: Mapping[str, Any], config: Config, now: datetime, *, budget: Budget | None = None
+) -> dict[str, Any]:
+    """Dispatch one invocation payload; the handler minus the clock and the environment.
+
+    The payload is checked in full before anything is called: an unknown key (a typo of
+    `dryRun` above all) is refused, never ignored into a live run.
+    """
+    if not isinstance(event, Mapping):
+        raise EventError(f"the payload must be a JSON object, got {type(event).__name__}")
+    unknown = sorted(k for k in event if k not in PAYLOAD_KEYS | ENVELOPE_KEYS)
+    if unknown:
+        raise EventError(
+            f"unknown payload key {unknown[0]!r}; expected some of "
+            f'{", ".join(sorted(PAYLOAD_KEYS))} (dry run: {{"dryRun": true}})'
+        )
     # An event can ask for a dry run, never out of one: POWERCYCLE_DRY_RUN=true is a guard
     # that a test event with "dryRun": false does not lift.
-    if dry_run:
+    if dry_run_asked(event):
         config = config.with_overrides(dry_run=True)
+    budget = budget or Budget(config.budget_seconds)
 
-    if "instanceIds" in event or "clusterNames" in event:
-        kind, key = ("ec2", "instanceIds") if "instanceIds" in event else ("eks", "clusterNames")
-        refs = event[key]
-        if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs) or not refs:
-            raise EventError(f"{key} must be a non-empty list of strings, got {refs!r}")
-        raw_action = str(event.get("action", "")).lower()
-        action = _PAUSE.get(raw_action) or _RESUME.get(raw_action)
-        if action is None:
-            raise EventError(
-                f"action {event.get('action')!r} is not one of "
-                "start/stop (and pause/hibernate/resume for clusters)"
-            )
-        summary = engine.run_manual(config, kind=kind, refs=refs, action=action, now=now)  # type: ignore[arg-type]
+    manual = [key for key in MANUAL_KEYS if key in event]
+    if manual:
+        action, kind, refs = _manual(event, manual)
+        summary = engine.run_manual(
+            config, kind=kind, refs=refs, action=action, now=now, budget=budget
+        )
     else:
-        summary = engine.run_pass(config, now)
+        if "action" in event:
+            raise EventError(f"action needs one of {', '.join(MANUAL_KEYS)}")
+        summary = engine.run_pass(config, now, budget=budget)
     result = summary.to_dict()
     error = notify(config, result)
     if error:
         result["errors"].append({"id": "sns", "error": error})
-    LOG.info(
-        json.dumps({"summary": {k: result[k] for k in ("now", "dryRun", "scanned", "counts")}})
-    )
+    log_summary(summary, result, now=now, scheduled=not manual and not config.dry_run)
     return result
+
+
+def log_summary(
+    summary: engine.Summary, result: dict[str, Any], *, now: datetime, scheduled: bool
+) -> None:
+    """The summary log line, carrying the pass's metrics as CloudWatch EMF.
+
+    CloudWatch builds the metrics from the log itself (no API call): the totals on the
+    summary line, one more line per kind and region. `HoursOff` comes from scheduled live
+    passes only (resources left stopped x the 15-minute interval), so nothing counts twice.
+    """
+    result["fleet"] = metrics.fleet_counts(
+        (o.resource.kind, o.resource.region, _off_after(o))
+        for o in summary.outcomes
+        if o.resource.power is not None
+    )
+    interval = metrics.PASS_INTERVAL if scheduled else None
+    head = {k: result[k] for k in ("now", "dryRun", "scanned", "counts")}
+    LOG.info(
+        json.dumps({"summary": head, **metrics.emf_line(result, now=now, pass_interval=interval)})
+    )
+    for document in metrics.emf_breakdown(result, now=now, pass_interval=interval):
+        LOG.info(json.dumps(document))
+
+
+def _off_after(outcome: engine.Outcome) -> bool:
+    """Whether the resource is off at the end of the pass."""
+    if outcome.action == "stop" and outcome.result == "done":
+        return True
+    started = outcome.action == "start" and outcome.result == "done"
+    return outcome.resource.power is Power.STOPPED and not started
+
+
+def dry_run_asked(event: Mapping[str, Any]) -> bool:
+    """`dryRun` (true/false, or the strings) or ec2-powercycle's `DryRun` ("True", any case).
+
+    Only a clear true or false is accepted (and the words true/false/1/0/yes/no/on/off):
+    `""`, `null`, `"maybe"` are refused, never read as a live run.
+    """
+    asked = False
+    for key in ("dryRun", "DryRun"):
+        if key not in event:
+            continue
+        value = event[key]
+        if isinstance(value, str) and value.strip():
+            with contextlib.suppress(ConfigError):  # not a word: refused just below
+                value = parse_bool(key, value)
+        if not isinstance(value, bool):
+            raise EventError(f"{key} must be true or false, got {_short(value)}")
+        asked = asked or value
+    return asked
+
+
+def _manual(event: Mapping[str, Any], keys: list[str]) -> tuple[Any, str, list[str]]:
+    if len(keys) > 1:
+        raise EventError(f"one of {' or '.join(keys)} per payload, not both")
+    key = keys[0]
+    refs = event[key]
+    if (
+        not isinstance(refs, list)
+        or not refs
+        or len(refs) > MAX_REFS
+        or not all(isinstance(r, str) and 0 < len(r) <= 256 for r in refs)
+    ):
+        raise EventError(
+            f"{key} must be a list of 1 to {MAX_REFS} names or ids, got {_short(refs)}"
+        )
+    raw_action = event.get("action")
+    action = _PAUSE.get(raw_action.lower()) if isinstance(raw_action, str) else None
+    if action is None and isinstance(raw_action, str):
+        action = _RESUME.get(raw_action.lower())
+    if action is None:
+        raise EventError(
+            f"action {_short(raw_action)} is not one of "
+            "start/stop (and pause/hibernate/resume for clusters)"
+        )
+    return action, MANUAL_KEYS[key], list(dict.fromkeys(refs))
+
+
+def _short(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def setup_logging() -> None:

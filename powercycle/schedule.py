@@ -15,6 +15,14 @@ mapped to an instant with zoneinfo:
 
 That mapping never goes backwards in time, so the latest event is found by walking a cron
 backwards from `now` until the first firing at or before `now`.
+
+Skip dates never make that walk long: a firing on a skipped day sends croniter straight to
+the next day that both fires and is not skipped (found on the calendar of `cron.py`), so
+evaluating any valid schedule at one instant costs milliseconds. Every loop is bounded.
+
+Limits (each a clear error): 50 crons (start and stop together, after removing duplicates),
+500 `skip` entries, dates in years 1970-2200, `maxRuntime` up to 365 days, `tz` a zone name
+of at most 64 characters, a document nested at most 10 deep with at most 5,000 values.
 """
 
 from __future__ import annotations
@@ -22,24 +30,50 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from croniter import CroniterBadCronError, CroniterBadDateError, croniter
+from .cron import (
+    CronError,
+    SkipCalendar,
+    compile_cron,
+    fires_after,
+    latest_fire,
+    wall_to_instant,  # noqa: F401 (re-exported: callers and tests use it here)
+)
+from .document import ShapeError, check_shape, freeze, show, thaw
 
 Action = Literal["start", "stop"]
 
-KNOWN_KEYS = ("start", "stop", "tz", "enforce", "hibernate", "skip", "maxRuntime", "resume")
+KNOWN_KEYS = (
+    "start",
+    "stop",
+    "tz",
+    "enforce",
+    "hibernate",
+    "skip",
+    "maxRuntime",
+    "resume",
+    "via",
+)
 RESUME_KEYS = ("instanceType", "spot")
+# EKS backends (`via`): CAST AI's hibernate/resume, or the managed node groups to zero.
+VIA = ("castai", "nodegroups")
 
-_DURATION = re.compile(r"^(\d+)([mhd])$")
+MAX_CRONS = 50
+MAX_SKIP = 500
+SKIP_YEARS = (1970, 2200)
+MAX_RUNTIME = timedelta(days=365)
+MAX_TZ_LENGTH = 64
+
+_DURATION = re.compile(r"([0-9]{1,7})([mhd])", re.ASCII)
 _DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
-_MINUTE = timedelta(minutes=1)
-# How far back a cron is searched for its latest firing before we call it "never".
-_LOOKBACK = timedelta(days=366 * 5)
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+_ZONE = re.compile(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*", re.ASCII)
 
 
 class ScheduleError(ValueError):
@@ -76,90 +110,70 @@ class Schedule:
     skip: tuple[tuple[date, date], ...] = ()
     max_runtime: timedelta | None = None
     resume: ResumeOptions | None = None
+    # EKS: "castai" or "nodegroups"; None lets the EKS provider choose.
+    via: str | None = None
+
+    @cached_property
+    def _skip_calendar(self) -> SkipCalendar:
+        return SkipCalendar(self.skip)
 
     def latest_event(self, now: datetime) -> Event | None:
-        """The event with the greatest time <= now (start wins a tie), or None."""
+        """The event with the greatest time <= now (start wins a tie), or None.
+
+        None also for a schedule without crons (`maxRuntime` alone).
+        """
         # In UTC before the cache: two local readings of a repeated hour (fold 0 and 1)
         # compare and hash equal, so the cache would answer one with the other's result.
         return _latest_event(self, _check_aware(now).astimezone(UTC))
 
+    def next_event(self, after: datetime) -> Event | None:
+        """The first event strictly after `after` (within five years), or None."""
+        return next(self.events_after(after), None)
+
     def events_after(self, after: datetime) -> Iterator[Event]:
-        """Events strictly after `after`, in time order (start before stop on a tie)."""
+        """Events strictly after `after`, in time order (start before stop on a tie).
+
+        The stream ends five years after `after`; each event costs a bounded amount of work.
+        """
         _check_aware(after)
-        streams = [self._fires(expr, "start", after) for expr in self.start]
-        streams += [self._fires(expr, "stop", after) for expr in self.stop]
-        heads = [(next(s, None), i) for i, s in enumerate(streams)]
+        streams = [_events(self, expr, "start", after) for expr in self.start]
+        streams += [_events(self, expr, "stop", after) for expr in self.stop]
+        heads = [(_next(s), i) for i, s in enumerate(streams)]
         last: Event | None = None
         while True:
             live = [(ev, i) for ev, i in heads if ev is not None]
             if not live:
                 return
             ev, i = min(live, key=lambda h: (h[0].time, h[0].action != "start"))
-            heads[i] = (next(streams[i], None), i)
+            heads[i] = (_next(streams[i]), i)
             # The same instant from two crons (or two gap minutes clamped together) once.
             if last is None or ev.time != last.time:
                 last = ev
                 yield ev
 
-    def _fires(self, expr: str, action: Action, after: datetime) -> Iterator[Event]:
-        # Walking forward needs no fold adjustment: wall times of a repeated hour that
-        # already fired map to instants <= after and are dropped below.
-        local = after.astimezone(self.tz)
-        it = croniter(expr, local.replace(tzinfo=None, second=0, microsecond=0))
-        previous: datetime | None = None
-        horizon = after + _LOOKBACK
-        while True:
-            try:
-                naive: datetime = it.get_next(datetime)
-            except CroniterBadDateError:
-                return
-            skipped = self._skipped_range(naive.date())
-            if skipped is not None:
-                day_after = datetime.combine(skipped[1] + timedelta(days=1), datetime.min.time())
-                it = croniter(expr, day_after - _MINUTE)
-                continue
-            instant = wall_to_instant(naive, self.tz)
-            if instant > horizon:
-                return
-            if instant > after and instant != previous:
-                previous = instant
-                yield Event(instant, action)
 
-    def _skipped_range(self, day: date) -> tuple[date, date] | None:
-        for first, last in self.skip:
-            if first <= day <= last:
-                return first, last
-        return None
+def _events(schedule: Schedule, expr: str, action: Action, after: datetime) -> Iterator[Event]:
+    for instant in fires_after(expr, schedule.tz, schedule._skip_calendar, after):
+        yield Event(instant, action)
+
+
+def _next(stream: Iterator[Event]) -> Event | None:
+    try:
+        return next(stream, None)
+    except CronError as exc:
+        raise ScheduleError(f"cron {exc}") from None
 
 
 def _check_aware(now: datetime) -> datetime:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
+    if not 1900 <= now.year <= 9000:
+        raise ValueError(f"now is out of range: {now.isoformat()}")
     return now
 
 
 def format_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _fold_length(local: datetime) -> timedelta:
-    first = local.replace(fold=0).utcoffset()
-    second = local.replace(fold=1).utcoffset()
-    assert first is not None and second is not None
-    return first - second
-
-
-def wall_to_instant(naive: datetime, tz: ZoneInfo) -> datetime:
-    """Map a local wall time to its instant (UTC): gaps go forward, folds take the first."""
-    moment = naive
-    # A wall time in a gap does not survive the round trip; step to the gap's end.
-    for _ in range(60 * 24 + 1):
-        aware = moment.replace(tzinfo=tz, fold=0)
-        instant = aware.astimezone(UTC)
-        if instant.astimezone(tz).replace(tzinfo=None) == moment:
-            return instant
-        moment += _MINUTE
-    raise ValueError(f"no valid wall time near {naive} in {tz.key}")
 
 
 @functools.lru_cache(maxsize=8192)
@@ -173,37 +187,14 @@ def _latest_event(schedule: Schedule, now: datetime) -> Event | None:
     ]
     for action, exprs in candidates:
         for expr in exprs:
-            fired = _latest_fire(schedule, expr, now)
+            try:
+                fired = latest_fire(expr, schedule.tz, schedule._skip_calendar, now)
+            except CronError as exc:
+                raise ScheduleError(f"cron {exc}") from None
             # `>=` with start looked at last: start wins a tie.
             if fired is not None and (best is None or fired >= best.time):
                 best = Event(fired, action)
     return best
-
-
-def _latest_fire(schedule: Schedule, expr: str, now: datetime) -> datetime | None:
-    local = now.astimezone(schedule.tz)
-    # croniter's get_prev is strictly before its start: start one minute later so that a
-    # firing at exactly the current minute counts.
-    start = local.replace(tzinfo=None, second=0, microsecond=0) + _MINUTE
-    if local.fold:
-        # Second pass of a repeated hour: all of its wall times already fired.
-        start += _fold_length(local)
-    horizon = now - _LOOKBACK
-    it = croniter(expr, start)
-    while True:
-        try:
-            naive: datetime = it.get_prev(datetime)
-        except CroniterBadDateError:
-            return None
-        skipped = schedule._skipped_range(naive.date())
-        if skipped is not None:
-            it = croniter(expr, datetime.combine(skipped[0], datetime.min.time()))
-            continue
-        instant = wall_to_instant(naive, schedule.tz)
-        if instant < horizon:
-            return None
-        if instant <= now:
-            return instant
 
 
 # --- parsing -------------------------------------------------------------------------
@@ -214,52 +205,29 @@ def parse_schedule_text(text: str, *, default_tz: str = "UTC") -> Schedule:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ScheduleError(f"not valid JSON ({exc.msg} at position {exc.pos}): {text!r}") from exc
+        raise ScheduleError(
+            f"not valid JSON ({exc.msg} at position {exc.pos}): {show(text)}"
+        ) from None
+    except (ValueError, RecursionError) as exc:  # a 5,000-digit number, 100,000 brackets
+        raise ScheduleError(f"not acceptable JSON ({show(str(exc))}): {show(text)}") from None
     return parse_schedule(doc, default_tz=default_tz)
 
 
 def parse_schedule(doc: object, *, default_tz: str = "UTC") -> Schedule:
-    """Validate a schedule object; every problem names the key and the value."""
-    return _parse_cached(_freeze(doc), default_tz)
+    """Validate a schedule object; every problem names the key and the value.
 
-
-def _freeze(doc: object) -> object:
-    """A hashable copy of a JSON value, so equal documents share one parse."""
-    if isinstance(doc, Mapping):
-        return _FrozenObject(tuple((str(k), _freeze(v)) for k, v in doc.items()))
-    if isinstance(doc, list):
-        return tuple(_freeze(v) for v in doc)
-    if isinstance(doc, bool | int | float):
-        # True == 1 == 1.0 and they hash alike: without the type, a cached parse of
-        # {"enforce": true} would answer for {"enforce": 1}, which must be rejected.
-        return _Scalar(type(doc), doc)
-    return doc
-
-
-@dataclass(frozen=True)
-class _Scalar:
-    kind: type
-    value: object
-
-
-@dataclass(frozen=True)
-class _FrozenObject:
-    items: tuple[tuple[str, object], ...]
-
-
-def _thaw(value: object) -> object:
-    if isinstance(value, _Scalar):
-        return value.value
-    if isinstance(value, _FrozenObject):
-        return {k: _thaw(v) for k, v in value.items}
-    if isinstance(value, tuple):
-        return [_thaw(v) for v in value]
-    return value
+    Never raises anything but ScheduleError, whatever `doc` is.
+    """
+    try:
+        check_shape(doc, what="the schedule")
+    except ShapeError as exc:
+        raise ScheduleError(str(exc)) from None
+    return _parse_cached(freeze(doc), default_tz)
 
 
 @functools.lru_cache(maxsize=4096)
 def _parse_cached(frozen: object, default_tz: str) -> Schedule:
-    doc = _thaw(frozen)
+    doc = thaw(frozen)
     if not isinstance(doc, dict):
         raise ScheduleError(
             f"a schedule must be a JSON object like "
@@ -269,44 +237,36 @@ def _parse_cached(frozen: object, default_tz: str) -> Schedule:
     if unknown:
         key = unknown[0]
         raise ScheduleError(
-            f"unknown key {key!r} (value {doc[key]!r}); known keys: {', '.join(KNOWN_KEYS)}"
+            f"unknown key {show(key)} (value {show(doc[key])}); known keys: {', '.join(KNOWN_KEYS)}"
         )
-    if "start" not in doc and "stop" not in doc:
-        raise ScheduleError('a schedule needs "start", "stop" or both')
-
-    tz_name = doc.get("tz", default_tz)
-    if not isinstance(tz_name, str):
-        raise ScheduleError(f'"tz" must be an IANA zone name string, got {tz_name!r}')
-    try:
-        tz = ZoneInfo(tz_name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ScheduleError(f'"tz": {tz_name!r} is not a known IANA time zone') from exc
-
+    if not any(k in doc for k in ("start", "stop", "maxRuntime")):
+        raise ScheduleError('a schedule needs "start", "stop" or both (or "maxRuntime")')
+    start, stop = _crons(doc, "start"), _crons(doc, "stop")
+    if len(start) + len(stop) > MAX_CRONS:
+        raise ScheduleError(
+            f'"start" and "stop" hold {len(start) + len(stop)} different crons; '
+            f"at most {MAX_CRONS} are allowed"
+        )
     schedule = Schedule(
-        start=_crons(doc, "start"),
-        stop=_crons(doc, "stop"),
-        tz=tz,
+        start=start,
+        stop=stop,
+        tz=_zone(doc.get("tz", default_tz)),
         enforce=_bool(doc, "enforce"),
         hibernate=_bool(doc, "hibernate"),
         skip=_skip(doc.get("skip")),
         max_runtime=_duration(doc.get("maxRuntime")),
         resume=_resume(doc.get("resume")),
+        via=_via(doc.get("via")),
     )
-    if not schedule.start and not schedule.stop:
+    if not start and not stop and schedule.max_runtime is None:
         raise ScheduleError('"start" and "stop" are both empty lists')
     return schedule
 
 
 def _kind(value: object) -> str:
-    return {
-        dict: "an object",
-        list: "a list",
-        str: "a string",
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        type(None): "null",
-    }.get(type(value), type(value).__name__) + f" ({json.dumps(value)[:60]})"
+    kinds = {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+             int: "a number", float: "a number", type(None): "null"}  # fmt: skip
+    return f"{kinds.get(type(value), type(value).__name__)} ({show(value, 60)})"
 
 
 def _crons(doc: dict[str, object], key: str) -> tuple[str, ...]:
@@ -316,36 +276,47 @@ def _crons(doc: dict[str, object], key: str) -> tuple[str, ...]:
             raise ScheduleError(f'"{key}" is null; give a cron string or a list of them')
         return ()
     items = value if isinstance(value, list) else [value]
-    crons = []
+    if len(items) > MAX_CRONS:
+        raise ScheduleError(f'"{key}" holds {len(items)} crons; at most {MAX_CRONS} are allowed')
+    crons: dict[object, str] = {}
     for item in items:
         if not isinstance(item, str):
-            raise ScheduleError(f'"{key}": {item!r} is not a cron string like "0 8 * * mon-fri"')
-        crons.append(validate_cron(key, item))
-    return tuple(crons)
+            raise ScheduleError(
+                f'"{key}": {show(item)} is not a cron string like "0 8 * * mon-fri"'
+            )
+        try:
+            cron = compile_cron(item)
+        except CronError as exc:
+            raise ScheduleError(f'"{key}": {show(item)} {exc}') from None
+        crons.setdefault(cron.key, cron.expr)  # two spellings of one cron count once
+    return tuple(crons.values())
 
 
 def validate_cron(key: str, expr: str) -> str:
-    fields = expr.split()
-    if len(fields) != 5:
-        raise ScheduleError(
-            f'"{key}": {expr!r} has {len(fields)} fields; a cron here has 5: '
-            'minute hour day-of-month month day-of-week (e.g. "0 8 * * mon-fri")'
-        )
-    normalised = " ".join(fields)
+    """The cron, whitespace normalised; ScheduleError naming `key` when it is refused."""
     try:
-        it = croniter(normalised, datetime(2000, 1, 1, tzinfo=UTC))
-        it.get_next(datetime)
-    except (CroniterBadCronError, ValueError, KeyError) as exc:
-        raise ScheduleError(f'"{key}": {expr!r} is not a valid cron expression ({exc})') from exc
-    except CroniterBadDateError as exc:
-        raise ScheduleError(f'"{key}": {expr!r} never fires') from exc
-    return normalised
+        return compile_cron(expr).expr
+    except CronError as exc:
+        raise ScheduleError(f'"{key}": {show(expr)} {exc}') from None
+
+
+def _zone(name: object) -> ZoneInfo:
+    if not isinstance(name, str):
+        raise ScheduleError(f'"tz" must be an IANA zone name string, got {show(name)}')
+    if len(name) > MAX_TZ_LENGTH or not _ZONE.fullmatch(name):
+        raise ScheduleError(f'"tz": {show(name)} is not an IANA time zone name')
+    try:
+        zone = ZoneInfo(name)
+        datetime(2000, 1, 1, tzinfo=zone).utcoffset()
+    except Exception:  # not found, a directory of the zone database, not a zone file
+        raise ScheduleError(f'"tz": {show(name)} is not a known IANA time zone') from None
+    return zone
 
 
 def _bool(doc: dict[str, object], key: str) -> bool:
     value = doc.get(key, False)
     if not isinstance(value, bool):
-        raise ScheduleError(f'"{key}" must be true or false, got {value!r}')
+        raise ScheduleError(f'"{key}" must be true or false, got {show(value)}')
     return value
 
 
@@ -355,33 +326,54 @@ def _skip(value: object) -> tuple[tuple[date, date], ...]:
     if not isinstance(value, list):
         raise ScheduleError(
             f'"skip" must be a list of dates like ["2026-12-25", "2026-12-28..2027-01-01"], '
-            f"got {value!r}"
+            f"got {show(value)}"
         )
-    ranges = []
-    for item in value:
-        if not isinstance(item, str):
-            raise ScheduleError(f'"skip": {item!r} is not a YYYY-MM-DD date string')
-        first_s, sep, last_s = item.partition("..")
-        try:
-            first = date.fromisoformat(first_s.strip())
-            last = date.fromisoformat(last_s.strip()) if sep else first
-        except ValueError as exc:
-            raise ScheduleError(
-                f'"skip": {item!r} is not YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD'
-            ) from exc
-        if last < first:
-            raise ScheduleError(f'"skip": {item!r} ends before it starts')
-        ranges.append((first, last))
-    return tuple(sorted(ranges))
+    if len(value) > MAX_SKIP:
+        raise ScheduleError(f'"skip" holds {len(value)} entries; at most {MAX_SKIP} are allowed')
+    return tuple(sorted(_skip_entry(item) for item in value))
+
+
+def _skip_entry(item: object) -> tuple[date, date]:
+    if not isinstance(item, str):
+        raise ScheduleError(f'"skip": {show(item)} is not a YYYY-MM-DD date string')
+    first_s, sep, last_s = (part.strip() for part in item.partition(".."))
+    try:
+        if not _DATE.fullmatch(first_s) or (sep and not _DATE.fullmatch(last_s)):
+            raise ValueError
+        first = date.fromisoformat(first_s)
+        last = date.fromisoformat(last_s) if sep else first
+    except ValueError:
+        raise ScheduleError(
+            f'"skip": {show(item)} is not YYYY-MM-DD or YYYY-MM-DD..YYYY-MM-DD'
+        ) from None
+    if last < first:
+        raise ScheduleError(f'"skip": {show(item)} ends before it starts')
+    low, high = SKIP_YEARS
+    if first.year < low or last.year > high:
+        raise ScheduleError(f'"skip": {show(item)} is outside the years {low}-{high}')
+    return first, last
 
 
 def _duration(value: object) -> timedelta | None:
     if value is None:
         return None
-    match = _DURATION.match(value) if isinstance(value, str) else None
+    match = _DURATION.fullmatch(value) if isinstance(value, str) else None
     if match is None or int(match.group(1)) == 0:
-        raise ScheduleError(f'"maxRuntime": {value!r} is not a duration like "30m", "4h" or "2d"')
-    return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+        raise ScheduleError(
+            f'"maxRuntime": {show(value)} is not a duration like "30m", "4h" or "2d"'
+        )
+    duration = timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+    if duration > MAX_RUNTIME:
+        raise ScheduleError(f'"maxRuntime": {show(value)} is longer than 365 days')
+    return duration
+
+
+def _via(value: object) -> str | None:
+    if value is None:
+        return None
+    if value not in VIA:
+        raise ScheduleError(f'"via" must be one of {", ".join(map(repr, VIA))}, got {show(value)}')
+    return str(value)
 
 
 def _resume(value: object) -> ResumeOptions | None:
@@ -390,17 +382,21 @@ def _resume(value: object) -> ResumeOptions | None:
     if not isinstance(value, dict):
         raise ScheduleError(
             f'"resume" must be an object like {{"instanceType": "m5.large", "spot": true}}, '
-            f"got {value!r}"
+            f"got {show(value)}"
         )
     unknown = [k for k in value if k not in RESUME_KEYS]
     if unknown:
         raise ScheduleError(
-            f'"resume": unknown key {unknown[0]!r}; known keys: {", ".join(RESUME_KEYS)}'
+            f'"resume": unknown key {show(unknown[0])}; known keys: {", ".join(RESUME_KEYS)}'
         )
     instance_type = value.get("instanceType")
-    if instance_type is not None and (not isinstance(instance_type, str) or not instance_type):
-        raise ScheduleError(f'"resume.instanceType" must be a string, got {instance_type!r}')
+    if instance_type is not None and (
+        not isinstance(instance_type, str) or not 0 < len(instance_type) <= 64
+    ):
+        raise ScheduleError(
+            f'"resume.instanceType" must be a string of 1-64 characters, got {show(instance_type)}'
+        )
     spot = value.get("spot")
     if spot is not None and not isinstance(spot, bool):
-        raise ScheduleError(f'"resume.spot" must be true or false, got {spot!r}')
+        raise ScheduleError(f'"resume.spot" must be true or false, got {show(spot)}')
     return ResumeOptions(instance_type=instance_type, spot=spot)

@@ -146,8 +146,8 @@ def shared_client(ec2: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
     make = aws_module.client
 
-    def client(service: str, region: str) -> Any:
-        return ec2 if (service, region) == ("ec2", REGION) else make(service, region)
+    def client(service: str, region: str, **kwargs: Any) -> Any:
+        return ec2 if (service, region) == ("ec2", REGION) else make(service, region, **kwargs)
 
     monkeypatch.setattr(aws_module, "client", client)
     return ec2

@@ -505,3 +505,17 @@ def test_plan_with_a_bad_at_is_a_usage_error(
 ) -> None:
     assert main(["plan", "--at", "tomorrow"]) == 2
     assert "'tomorrow' is not a time" in capsys.readouterr().err
+
+
+def test_exit_code_3_when_the_pass_deferred_a_region_and_nothing_failed() -> None:
+    from datetime import UTC, datetime
+
+    from powercycle.cli.run import exit_code
+    from powercycle.engine import Summary
+
+    summary = Summary(now=datetime(2026, 11, 23, 18, tzinfo=UTC), dry_run=False)
+    summary.add_scope(kind="ec2", region="eu-west-1", resources=3)
+    summary.add_scope(kind="ec2", region="eu-west-2", deferred=True)
+    assert exit_code(summary) == 3
+    summary.add_scope(kind="ec2", region="eu-central-1", error="AccessDenied")
+    assert exit_code(summary) == 1

@@ -248,17 +248,25 @@ def test_max_runtime_ignores_stopped_and_unknown_launch() -> None:
     assert decide(CAPPED, EVENING, R, now, running_since=None).action is None
 
 
-def test_max_runtime_counts_from_launch_time() -> None:
-    """Design: "a running resource whose current run started more than maxRuntime ago is
-    stopped (EC2: from LaunchTime)": a scheduled start finding the box already up does not
-    restart its clock."""
+def test_max_runtime_counts_from_the_later_of_launch_and_the_handled_start() -> None:
+    """Design: maxRuntime counts from the later of the resource's own start (EC2:
+    LaunchTime) and the latest start event handled for it: a scheduled start renews the
+    clock, so a box started by hand the night before is not stopped in office hours."""
     schedule = parse_schedule({"start": "0 8 * * *", "stop": "0 18 * * *", "maxRuntime": "12h"})
     morning = Event(at("2026-11-24 08:00").astimezone(UTC), "start")
-    # Started by hand at 21:00 the night before; at 09:30 it has run 12.5 hours.
-    decision = decide(
-        schedule, morning, R, at("2026-11-24 09:30"), running_since=at("2026-11-23 21:00")
-    )
-    assert (decision.action, decision.reason) == ("stop", "max-runtime")
+    evening = Event(at("2026-11-23 18:00").astimezone(UTC), "stop")
+    night = at("2026-11-23 21:00")
+    # Started by hand at 21:00; the 08:00 start was handled (found it running): at 09:30
+    # it has run 12.5 hours, but the clock restarted at 08:00.
+    kept = decide(schedule, morning, R, at("2026-11-24 09:30"), running_since=night)
+    assert kept.action is None
+    # The pass that handles the 08:00 start itself (state still the evening's stop).
+    handling = decide(schedule, evening, R, at("2026-11-24 08:10"), running_since=night)
+    assert (handling.action, handling.reason) == (None, "already-running")
+    # Without a handled start (a maxRuntime-only box), LaunchTime is the clock.
+    alone = parse_schedule({"stop": "0 18 * * *", "maxRuntime": "12h"})
+    over = decide(alone, evening, R, at("2026-11-24 09:30"), running_since=night)
+    assert (over.action, over.reason) == ("stop", "max-runtime")
     # Started by the 08:00 event itself: untouched until 20:00 (the 18:00 stop comes first).
     fresh = decide(schedule, morning, R, at("2026-11-24 17:59"), running_since=morning.time)
     assert fresh.action is None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,11 +23,12 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from powercycle import engine
+from powercycle.budget import Budget
 from powercycle.config import Config
 from powercycle.decide import Power
 from powercycle.handler import run_event
 from powercycle.local.castai_standin import CastAIStandin
-from powercycle.providers import Provider, all_providers, ec2
+from powercycle.providers import ActRequest, Provider, all_providers, ec2
 from powercycle.providers import eks as eks_provider
 from powercycle.providers.eks import CastAIAccess, EksProvider
 
@@ -68,12 +70,18 @@ def castai() -> Iterator[CastAIStandin]:
         yield server
 
 
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """urllib3's Retry sleeps, recorded instead of slept."""
-    slept: list[float] = []
-    monkeypatch.setattr("urllib3.util.retry.time.sleep", slept.append)
-    return slept
+class RecordingBudget(Budget):
+    """A budget whose sleeps are recorded, not slept (refused when they do not fit)."""
+
+    def __init__(self, seconds: float = 600.0) -> None:
+        super().__init__(seconds)
+        self.slept: list[float] = []
+
+    def sleep(self, seconds: float) -> bool:
+        if seconds > self.remaining() - self.reserve:
+            return False
+        self.slept.append(seconds)
+        return True
 
 
 def config(castai: CastAIStandin | None = None, **overrides: Any) -> Config:
@@ -338,28 +346,33 @@ def test_no_instance_type_is_an_error_and_no_call(aws: None, castai: CastAIStand
 # --- CAST AI trouble ---------------------------------------------------------------------------
 
 
-def test_429_then_success(aws: None, castai: CastAIStandin, sleeps: list[float]) -> None:
+def test_429_then_success(aws: None, castai: CastAIStandin) -> None:
     """A 429 with Retry-After on hibernate: waited, retried, done and recorded."""
     make_cluster("dev", {TAG: SEED})
     castai.add_cluster("dev", region=REGION)
-    castai.fail_next(1, 429, route="hibernate", retry_after=1)
-    summary = run(config(castai), at("2026-11-23 18:00"))
+    castai.fail_next(1, 429, route="hibernate", retry_after=3)
+    cfg = config(castai)
+    budget = RecordingBudget()
+    summary = run(
+        cfg, at("2026-11-23 18:00"), eks_provider.providers(cfg, cfg.regions, budget=budget)
+    )
     assert by_id(summary)["dev"]["result"] == "done"
     assert castai.counts["hibernate"] == 2
-    assert 1 in sleeps
+    assert budget.slept == [3]
     assert cluster_tags("dev")[STATE] == "stop@2026-11-23T17:55:00Z"
 
 
-def test_500_on_every_retry_fails_then_next_run_retries(aws: None, castai: CastAIStandin) -> None:
-    """500 on the call and its three retries: failed, nothing recorded; the next run acts."""
+def test_500_on_hibernate_fails_then_next_run_retries(aws: None, castai: CastAIStandin) -> None:
+    """A 500 on hibernate (CAST AI may have acted): sent once, failed, nothing recorded;
+    the next run acts."""
     make_cluster("dev", {TAG: SEED})
     cid = castai.add_cluster("dev", region=REGION)
-    castai.fail_next(4, 500, route="hibernate")
+    castai.fail_next(1, 500, route="hibernate")
     first = run(config(castai), at("2026-11-23 18:00"))
     action = by_id(first)["dev"]
     assert action["result"] == "failed"
     assert "HTTP 500" in action["error"]
-    assert castai.counts["hibernate"] == 4
+    assert castai.counts["hibernate"] == 1
     assert STATE not in cluster_tags("dev")
 
     second = run(config(castai), at("2026-11-23 18:15"))
@@ -576,6 +589,7 @@ def test_seed_payload_with_a_known_and_an_unknown_name(aws: None, castai: CastAI
 
 def test_payload_does_not_resume_a_ready_cluster(aws: None, castai: CastAIStandin) -> None:
     """Status is checked first: resuming a ready cluster makes no call."""
+    make_cluster("dev")
     castai.add_cluster("dev", region=REGION)
     summary = run_event(
         {"clusterNames": ["dev"], "action": "start"},
@@ -588,6 +602,7 @@ def test_payload_does_not_resume_a_ready_cluster(aws: None, castai: CastAIStandi
 
 
 def test_payload_skips_a_cluster_in_transition(aws: None, castai: CastAIStandin) -> None:
+    make_cluster("dev")
     castai.add_cluster("dev", region=REGION, status="resuming")
     summary = run_event(
         {"clusterNames": ["dev"], "action": "hibernate"}, config(castai), at("2026-11-23 21:00")
@@ -609,7 +624,10 @@ def test_payload_respects_the_production_guard(aws: None, castai: CastAIStandin)
 
 def test_payload_over_several_regions_acts_once(aws: None, castai: CastAIStandin) -> None:
     """Each region's provider sees the listing; only the cluster's own region returns it,
-    and a cluster in an unscanned region is handled by the first region."""
+    and a cluster in an unscanned region is handled by the first region, described (and
+    reported) in its own region."""
+    make_cluster("east", region=OTHER_REGION)
+    make_cluster("far", region="ap-southeast-2")
     castai.add_cluster("east", region=OTHER_REGION)
     castai.add_cluster("far", region="ap-southeast-2")
     cfg = config(castai, regions=(REGION, OTHER_REGION))
@@ -618,7 +636,7 @@ def test_payload_over_several_regions_acts_once(aws: None, castai: CastAIStandin
     )
     actions = by_id(summary)
     assert actions["east"]["region"] == OTHER_REGION
-    assert actions["far"]["region"] == REGION
+    assert actions["far"]["region"] == "ap-southeast-2"
     assert len(summary["actions"]) == 2
     assert castai.counts["hibernate"] == 2
     assert castai.counts["list"] == 1
@@ -729,3 +747,49 @@ def test_describe_failure_is_an_error_for_that_cluster_only(castai: CastAIStandi
     found = {r.id: r for r in provider.discover(TAG)}
     assert found["ok"].power is Power.RUNNING and found["ok"].error is None
     assert found["locked"].error == "DescribeCluster failed: AccessDeniedException: not allowed"
+
+
+# --- budget and concurrency ------------------------------------------------------------------
+
+
+class Closable(Budget):
+    """An unlimited budget that a test can close."""
+
+    def __init__(self) -> None:
+        super().__init__(600.0)
+        self.closed = False
+
+    def open(self) -> bool:
+        return not self.closed and super().open()
+
+
+def test_a_spent_budget_defers_every_action(aws: None, castai: CastAIStandin) -> None:
+    """Budget spent after discovery: no hibernate is sent, each answer is `Deferred`."""
+    for name in ("a", "b"):
+        make_cluster(name, {TAG: SEED})
+        castai.add_cluster(name, region=REGION)
+    cfg = config(castai)
+    budget = Closable()
+    (provider,) = eks_provider.providers(cfg, cfg.regions, budget=budget)
+    found = list(provider.discover(TAG))
+    budget.closed = True
+    answers = provider.act("stop", [ActRequest(r, None) for r in found])
+    assert {a.code for a in answers.values() if a is not None} == {"Deferred"}
+    assert len(answers) == 2
+    assert castai.counts["hibernate"] == 0
+
+
+def test_hibernates_of_a_region_run_concurrently(aws: None, castai: CastAIStandin) -> None:
+    """8 hibernates each held 0.5 s: about 0.5 s in all, not 4 s one after another."""
+    for i in range(8):
+        make_cluster(f"c{i}", {TAG: SEED})
+        castai.add_cluster(f"c{i}", region=REGION)
+    castai.hang_next(8, 0.5, route="hibernate")
+    cfg = config(castai)
+    (provider,) = eks_provider.providers(cfg, cfg.regions)
+    found = list(provider.discover(TAG))
+    started = time.monotonic()
+    answers = provider.act("stop", [ActRequest(r, None) for r in found])
+    assert time.monotonic() - started < 2.0
+    assert castai.counts["hibernate"] == 8  # each held, dropped, and not sent again
+    assert all(a is not None and "connection dropped" in a.message for a in answers.values())

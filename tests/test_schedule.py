@@ -93,6 +93,14 @@ def test_only_start_or_only_stop_is_valid() -> None:
     assert parse_schedule({"start": "0 7 * * *"}).stop == ()
 
 
+def test_max_runtime_alone_is_valid_and_has_no_events() -> None:
+    """`{"maxRuntime": "8h"}`: a box that cleans up after itself (the design)."""
+    schedule = parse_schedule({"maxRuntime": "8h"})
+    assert (schedule.start, schedule.stop, schedule.max_runtime) == ((), (), timedelta(hours=8))
+    assert schedule.latest_event(utc("2026-11-23 12:00")) is None
+    assert schedule.next_event(utc("2026-11-23 12:00")) is None
+
+
 @pytest.mark.parametrize(
     ("text", "needles"),
     [
@@ -109,7 +117,11 @@ def test_only_start_or_only_stop_is_valid() -> None:
         ('{"start": "0 8 * * 1-5 2026"}', ['"start"', "0 8 * * 1-5 2026", "6 fields"]),
         ('{"start": "0 8 * *"}', ['"start"', "0 8 * *", "4 fields"]),
         ('{"start": "0 8 * * funday"}', ['"start"', "0 8 * * funday"]),
-        ('{"stop": "0 0 30 2 *"}', ['"stop"', "0 0 30 2 *"]),
+        ('{"stop": "0 0 30 2 *"}', ['"stop"', "0 0 30 2 *", "never fires"]),
+        ('{"stop": "R 18 * * *"}', ['"stop"', "R 18 * * *", "R (random)"]),
+        ('{"stop": "0 18 * * *", "tz": "Europe"}', ['"tz"', "Europe"]),
+        ('{"stop": "0 18 * * *", "maxRuntime": "9999999999d"}', ['"maxRuntime"', "9999999999d"]),
+        ('{"stop": "0 18 * * *", "skip": ["0001-01-01..2030-01-01"]}', ['"skip"', "0001"]),
         ('{"start": 8}', ['"start"', "8", "cron string"]),
         ('{"start": ["0 8 * * *", 9]}', ['"start"', "9"]),
         ('{"start": null}', ['"start"', "null"]),
@@ -190,6 +202,11 @@ def test_latest_event_is_the_same_whatever_zone_now_is_given_in() -> None:
     assert SEED_SCHEDULE.latest_event(now.astimezone(ZoneInfo("Asia/Kolkata"))) == ev(
         "start", "2026-11-23 08:00"
     )
+
+
+def test_next_event_is_the_first_of_events_after() -> None:
+    assert SEED_SCHEDULE.next_event(utc("2026-11-23 08:00")) == ev("stop", "2026-11-23 17:55")
+    assert SEED_SCHEDULE.next_event(utc("2026-11-27 18:00")) == ev("start", "2026-11-30 08:00")
 
 
 def test_naive_now_is_refused() -> None:

@@ -105,3 +105,13 @@ def test_read_cache_serves_repeats_until_a_write() -> None:
     assert ask(b"Action=StopInstances&InstanceId.1=i-1") == b"answer 1"
     assert ask(describe) == b"answer 2"
     assert (cache.hits, cache.misses) == (1, 2)
+
+
+def test_the_single_pass_demo(capsys: pytest.CaptureFixture[str]) -> None:
+    """`powercycle demo`: two real passes; the second finds every event handled."""
+    from powercycle.cli import main
+
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    assert "== second pass: handled events are not acted on again" in out
+    assert 'EKS clusters in CAST AI now: {"eks-dev": "hibernated", "eks-qa": "ready"}' in out

@@ -164,6 +164,8 @@ def merge(summaries: Sequence[Summary], now: datetime, dry_run: bool) -> Summary
         merged.scanned += summary.scanned
         merged.actions += summary.actions
         merged.errors += summary.errors
+        merged.warnings += summary.warnings
+        merged.scopes += summary.scopes
         merged.counts.update(summary.counts)
         merged.reasons.update(summary.reasons)
         merged.outcomes += summary.outcomes
@@ -181,6 +183,8 @@ def report(args: argparse.Namespace, config: Config, summary: Summary, where: st
         out.table(RUN_HEADERS, [run_row(o) for o in sorted(summary.outcomes, key=_order)])
         for error in target_errors(summary):
             print(f"error: {error['id']}: {error['error']}")
+        for warning in summary.warnings:
+            warn(f"{warning.get('id', '')}: {warning.get('warning') or warning.get('error', '')}")
         counts = ", ".join(f"{n} {k}" for k, n in sorted(summary.counts.items()))
         print(f"{summary.scanned} resources: {counts or 'nothing done'}")
     if summary.scanned == 0 and not summary.errors and args.command == "run":
@@ -189,14 +193,25 @@ def report(args: argparse.Namespace, config: Config, summary: Summary, where: st
 
 
 def exit_code(summary: Summary) -> int:
-    data = summary.to_dict()
-    if data["errors"] or any(o.result in ("failed", "error") for o in summary.outcomes):
-        if summary.scanned == 0 and len(target_errors(summary)) == len(data["errors"]):
-            return EXIT_USAGE  # not one resource could be read: settings or access
+    deferred = deferred_scopes(summary)
+    errors = [e for e in summary.errors if e.get("id") not in deferred]
+    if errors or any(o.result in ("failed", "error") for o in summary.outcomes):
+        reached = summary.scanned or any(s.get("status") == "ok" for s in summary.scopes)
+        if not reached and len(target_errors(summary)) == len(summary.errors):
+            return EXIT_USAGE  # not one region could be read: settings or access
         return EXIT_FAILED
-    if any(o.result == "deferred" for o in summary.outcomes):
+    if deferred or any(o.result == "deferred" for o in summary.outcomes):
         return EXIT_DEFERRED
     return EXIT_OK
+
+
+def deferred_scopes(summary: Summary) -> set[str]:
+    """Ids of the error entries of regions the pass had no time left to scan."""
+    return {
+        ":".join(filter(None, (s.get("kind"), s.get("account"), s.get("region"))))
+        for s in summary.scopes
+        if s.get("status") == "deferred"
+    }
 
 
 def target_errors(summary: Summary) -> list[dict[str, Any]]:

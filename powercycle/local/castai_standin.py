@@ -4,8 +4,14 @@ For the tests and the local demo: no network, no account. It implements list, ge
 hibernate, resume and operation (see `castai.md`), checks `X-API-Key` (401 otherwise),
 and moves clusters hibernating -> hibernated and resuming -> ready once they have been
 read (listed or fetched) `settle_after_reads` more times (0: the next read shows the end
-state). It can be told to answer the next requests with 429 (and `Retry-After`), 500 or
-401, and it counts requests per route so tests can assert what a run cost.
+state). It counts requests per route and per path so tests can assert what a run cost.
+
+Faults, each for the next `count` requests (of one route, or any): `fail_next` answers a
+status (429 with `Retry-After`, 500, 401...), `redirect_next` a 307 to another server,
+`drop_next` reads (and by default carries out) the request and closes the connection
+without an answer, `hang_next` holds the request without an answer. `fail_operations`
+makes the next operations end in an error (the cluster goes back to where it was);
+`add_raw_item` puts any JSON value in the listing (malformed items).
 
     with CastAIStandin(api_key="k") as castai:
         cid = castai.add_cluster("dev", region="eu-west-1")
@@ -15,9 +21,11 @@ state). It can be told to answer the next requests with 429 (and `Retry-After`),
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import re
+import socket
 import threading
 import uuid
 from collections import Counter
@@ -52,6 +60,9 @@ class StandinCluster:
     # Reads left before a transitional status settles; None: not moving.
     settle_in: int | None = None
     operation: str | None = None
+    # The error the running operation will end with (and the status it falls back to).
+    failure: dict[str, str] | None = None
+    before: str = "ready"
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -75,7 +86,8 @@ class Call:
     path: str
     route: str
     body: Any
-    status: int
+    status: int  # 0: no answer (dropped or held)
+    api_key: str | None = None  # the X-API-Key header received, if any
 
 
 @dataclass
@@ -84,6 +96,18 @@ class _Fault:
     remaining: int
     route: str | None
     retry_after: int | None
+    kind: str = "status"  # status | redirect | drop | hang
+    location: str = ""
+    seconds: float = 0.0
+    process: bool = True
+
+
+@dataclass
+class _OperationFault:
+    remaining: int
+    reason: str
+    details: str
+    cluster_id: str | None
 
 
 @dataclass
@@ -93,7 +117,11 @@ class _State:
     clusters: dict[str, StandinCluster] = field(default_factory=dict)
     operations: dict[str, dict[str, Any]] = field(default_factory=dict)
     faults: list[_Fault] = field(default_factory=list)
+    operation_faults: list[_OperationFault] = field(default_factory=list)
+    raw_items: list[Any] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
+    path_counts: Counter[str] = field(default_factory=Counter)
+    stopping: threading.Event = field(default_factory=threading.Event)
     calls: list[Call] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -127,6 +155,7 @@ class CastAIStandin:
         return self
 
     def stop(self) -> None:
+        self._state.stopping.set()  # release held requests
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -196,6 +225,54 @@ class CastAIStandin:
         with self._state.lock:
             self._state.faults.append(_Fault(status, count, route, retry_after))
 
+    def redirect_next(
+        self, count: int, location: str, *, status: int = 307, route: str | None = None
+    ) -> None:
+        """Answer `status` with `Location: <location><the request's path>`."""
+        with self._state.lock:
+            fault = _Fault(status, count, route, None, kind="redirect", location=location)
+            self._state.faults.append(fault)
+
+    def drop_next(self, count: int = 1, *, route: str | None = None, process: bool = True) -> None:
+        """Read the request, carry it out (unless `process` is false), close without answer."""
+        with self._state.lock:
+            fault = _Fault(0, count, route, None, kind="drop", process=process)
+            self._state.faults.append(fault)
+
+    def hang_next(self, count: int, seconds: float, *, route: str | None = None) -> None:
+        """Hold the request `seconds` (or until the stand-in stops), then close, no answer."""
+        with self._state.lock:
+            fault = _Fault(0, count, route, None, kind="hang", seconds=seconds)
+            self._state.faults.append(fault)
+
+    def fail_operations(
+        self,
+        count: int = 1,
+        *,
+        reason: str = "HibernationFailed",
+        details: str = "",
+        cluster_id: str | None = None,
+    ) -> None:
+        """The next `count` accepted operations (of one cluster, or any) end with this error."""
+        with self._state.lock:
+            fault = _OperationFault(count, reason, details, cluster_id)
+            self._state.operation_faults.append(fault)
+
+    def add_raw_item(self, item: Any) -> None:
+        """Append any JSON value to the listing's items (a malformed cluster, say)."""
+        with self._state.lock:
+            self._state.raw_items.append(item)
+
+    def operation(self, operation_id: str) -> dict[str, Any]:
+        with self._state.lock:
+            return dict(self._state.operations[operation_id])
+
+    @property
+    def path_counts(self) -> Counter[str]:
+        """Requests received per path (method and path, e.g. `GET /v1/...`)."""
+        with self._state.lock:
+            return Counter(self._state.path_counts)
+
     @property
     def counts(self) -> Counter[str]:
         """Requests received per route (list, get, hibernate, resume, operation, unknown)."""
@@ -210,6 +287,7 @@ class CastAIStandin:
     def reset_counts(self) -> None:
         with self._state.lock:
             self._state.counts.clear()
+            self._state.path_counts.clear()
             self._state.calls.clear()
 
 
@@ -243,26 +321,40 @@ class _Handler(BaseHTTPRequestHandler):
                 break
         state = self.standin
         with state.lock:
-            status, answer, headers = self._answer(state, route, cluster_id, body)
+            fault = _take_fault(state, route)
+            kind = fault.kind if fault else "status"
+            if fault is not None and kind in ("status", "redirect"):
+                status, answer, headers = _fault_answer(fault, path)
+            elif kind == "hang" or (fault is not None and not fault.process):
+                status, answer, headers = 0, {}, {}
+            else:
+                status, answer, headers = self._answer(state, route, cluster_id, body)
+                if kind == "drop":
+                    status = 0
             state.counts[route] += 1
-            state.calls.append(Call(method, path, route, body, status))
+            state.path_counts[f"{method} {path}"] += 1
+            key = self.headers.get(KEY_HEADER)
+            state.calls.append(Call(method, path, route, body, status, key))
+        if kind == "hang" and fault is not None:
+            state.stopping.wait(fault.seconds)
+        if kind in ("hang", "drop"):
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         self._send(status, answer, headers)
 
     def _answer(
         self, state: _State, route: str, cluster_id: str, body: Any
     ) -> tuple[int, dict[str, Any], dict[str, str]]:
-        for fault in state.faults:
-            if fault.remaining > 0 and fault.route in (None, route):
-                fault.remaining -= 1
-                headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
-                return fault.status, {"message": f"stand-in fault {fault.status}"}, headers
         if self.headers.get(KEY_HEADER) != state.api_key:
             return 401, {"message": "Unauthorized"}, {}
         if route == "unknown":
             return 404, {"message": f"no route {self.command} {self.path}"}, {}
         if route == "list":
             _read_all(state)
-            return 200, {"items": [c.to_api() for c in state.clusters.values()]}, {}
+            items = [c.to_api() for c in state.clusters.values()]
+            return 200, {"items": [*items, *state.raw_items]}, {}
         if route == "operation":
             operation = state.operations.get(cluster_id)
             if operation is None:
@@ -307,12 +399,41 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+def _take_fault(state: _State, route: str) -> _Fault | None:
+    for fault in state.faults:
+        if fault.remaining > 0 and fault.route in (None, route):
+            fault.remaining -= 1
+            return fault
+    return None
+
+
+def _fault_answer(fault: _Fault, path: str) -> tuple[int, dict[str, Any], dict[str, str]]:
+    if fault.kind == "redirect":
+        return fault.status, {"message": "moved"}, {"Location": fault.location + path}
+    headers = {"Retry-After": str(fault.retry_after)} if fault.retry_after else {}
+    return fault.status, {"message": f"stand-in fault {fault.status}"}, headers
+
+
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _begin(state: _State, cluster: StandinCluster, status: str, mode: str) -> dict[str, Any]:
     operation = uuid.uuid4().hex
+    failing = next(
+        (
+            f
+            for f in state.operation_faults
+            if f.remaining > 0 and f.cluster_id in (None, cluster.id)
+        ),
+        None,
+    )
+    if failing is not None:
+        failing.remaining -= 1
+        cluster.failure = {"reason": failing.reason, "details": failing.details}
+        cluster.before = cluster.status
+    else:
+        cluster.failure = None
     cluster.status, cluster.operation = status, operation
     cluster.settle_in = state.settle_after_reads
     state.operations[operation] = {
@@ -331,8 +452,12 @@ def _read_all(state: _State) -> None:
         if cluster.settle_in is None or cluster.status not in _SETTLED:
             continue
         if cluster.settle_in <= 0:
-            cluster.status, cluster.settle_in = _SETTLED[cluster.status], None
+            end = cluster.before if cluster.failure else _SETTLED[cluster.status]
+            cluster.status, cluster.settle_in = end, None
             if cluster.operation in state.operations:
-                state.operations[cluster.operation].update(done=True, finishedAt=_now())
+                state.operations[cluster.operation].update(
+                    done=True, finishedAt=_now(), error=cluster.failure
+                )
+            cluster.failure = None
         else:
             cluster.settle_in -= 1

@@ -62,11 +62,13 @@ def local_aws(region: str = REGION, *, cache_reads: bool = False) -> Iterator[st
     os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     os.environ.update({"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": region})
     os.environ.pop("AWS_PROFILE", None)
+    aws.reset()  # clients kept from before point at another endpoint
     try:
         yield endpoint
     finally:
         os.environ.clear()
         os.environ.update(saved)
+        aws.reset()
         server.stop()
 
 

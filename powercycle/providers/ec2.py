@@ -2,25 +2,42 @@
 
 Costs: one paginated `DescribeInstances` with server-side filters, one
 `StartInstances`/`StopInstances` per batch of at most 50 ids, one `CreateTags` per group
-of instances sharing a tag value. A refused batch is retried in-run for capacity and
-throttling errors, then halved until the refusing ids are isolated, so one bad instance
-never keeps the other 49 of its batch from acting.
+of instances sharing a tag value.
+
+Auto Scaling group members (tag `aws:autoscaling:groupName`) are never stopped one by one
+(the group would replace them). When their group carries the schedule tag too, the group
+is the unit (kind `asg`) and its members are not resources of this kind; the members of
+other groups are reported as skipped, `autoscaling-group`. That costs one
+`DescribeAutoScalingGroups` per 50 groups seen, and nothing when no tagged instance is in
+a group.
+
+A refused batch: throttling, capacity and service errors say nothing about any one id, so
+the batch is retried as a whole (at most `action_retries` more times, capped back-off
+bounded by the pass budget) and then failed as a whole; halving it would multiply the calls
+into a service that is already refusing them. Any other error is about some id: the batch
+is halved until the refusing ids are alone, so one bad instance never keeps the other 49
+of its batch from acting. Once the pass budget is spent, batches not yet sent are
+`Deferred`.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import aws
+from ..budget import Budget
 from ..decide import Power
 from ..schedule import Action
-from . import ActionError, ActRequest, Provider, Resource
+from . import DEFERRED, ActionError, ActRequest, Provider, Resource
 
 if TYPE_CHECKING:
     from ..config import Config
+
+LOG = logging.getLogger("powercycle.ec2")
 
 KIND = "ec2"
 ACTION_BATCH = 50
@@ -34,9 +51,9 @@ _POWER = {
     "stopping": Power.TRANSITION,
     "stopped": Power.STOPPED,
 }
-# Worth trying again within the run (botocore's standard mode has already retried
-# throttling a few times by the time we see it).
-RETRYABLE = frozenset(
+# Errors about the batch as a whole, not about any id in it: retried as a whole, never
+# halved (botocore's standard mode has already retried throttling by the time we see it).
+BATCH_WIDE = frozenset(
     {
         "InsufficientInstanceCapacity",
         "RequestLimitExceeded",
@@ -45,16 +62,28 @@ RETRYABLE = frozenset(
         "ServiceUnavailable",
         "Unavailable",
         "InternalError",
+        "InternalFailure",
     }
 )
+MAX_BACKOFF_S = 10.0
 # Errors after which a plain stop cannot do better than the hibernating one did.
 _NO_FALLBACK = frozenset(
     {"InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed", "IncorrectInstanceState"}
 )
 
 
-def providers(config: Config, regions: Sequence[str]) -> list[Provider]:
-    return [Ec2Provider(config, region) for region in regions]
+def providers(
+    config: Config,
+    regions: Sequence[str],
+    *,
+    budget: Budget | None = None,
+    credentials: str = aws.OWN,
+    account: str = "",
+) -> list[Provider]:
+    return [
+        Ec2Provider(config, region, budget=budget, credentials=credentials, account=account)
+        for region in regions
+    ]
 
 
 class Ec2Provider:
@@ -67,22 +96,54 @@ class Ec2Provider:
         *,
         client: Any = None,
         sleep: Callable[[float], None] = time.sleep,
+        budget: Budget | None = None,
+        credentials: str = aws.OWN,
+        account: str = "",
     ) -> None:
         self.region = region
+        self.account = account
         self._config = config
         self._client = client
         self._sleep = sleep
+        self._budget = budget or Budget.unlimited()
+        self._credentials = credentials
+
+    def __repr__(self) -> str:
+        return f"Ec2Provider({self.account or 'own'}, {self.region})"
 
     @property
     def client(self) -> Any:
         if self._client is None:
-            self._client = aws.client("ec2", self.region)
+            self._client = aws.client("ec2", self.region, credentials=self._credentials)
         return self._client
 
     # --- discovery ---------------------------------------------------------------
 
     def discover(self, tag: str) -> Iterator[Resource]:
-        yield from self._describe([{"Name": "tag-key", "Values": [tag]}])
+        members: list[Resource] = []
+        for resource in self._describe([{"Name": "tag-key", "Values": [tag]}]):
+            if ASG_TAG in resource.tags:
+                members.append(resource)
+            else:
+                yield resource
+        if not members:
+            return  # no Auto Scaling call at all
+        scheduled = self._scheduled_groups({r.tags[ASG_TAG] for r in members}, tag)
+        # A member of a scheduled group is the group's (kind asg), not an instance to skip.
+        yield from (r for r in members if r.tags[ASG_TAG] not in scheduled)
+
+    def _scheduled_groups(self, names: set[str], tag: str) -> set[str]:
+        """The groups among `names` that kind `asg` schedules (one describe call per 50)."""
+        if "asg" not in self._config.kinds:
+            return set()
+        from . import asg
+
+        try:
+            client = aws.client("autoscaling", self.region, credentials=self._credentials)
+            return asg.scheduled_groups(client, sorted(names), tag)
+        except Exception as exc:  # then every member is skipped, as before: nothing is lost
+            LOG.warning("powercycle: %s: Auto Scaling groups not read: %s", self, exc)
+            return set()
 
     def lookup(self, refs: Sequence[str]) -> dict[str, Resource]:
         if not refs:
@@ -106,19 +167,32 @@ class Ec2Provider:
                     yield self._resource(instance)
 
     def _resource(self, instance: Mapping[str, Any]) -> Resource:
-        tags = {t["Key"]: t.get("Value", "") for t in instance.get("Tags", ())}
-        state = instance.get("State", {}).get("Name", "")
-        power = _POWER.get(state)
-        return Resource(
-            kind=KIND,
-            id=instance["InstanceId"],
-            region=self.region,
-            tags=tags,
-            power=power,
-            running_since=instance.get("LaunchTime") if power is Power.RUNNING else None,
-            skip="autoscaling-group" if ASG_TAG in tags else None,
-            error=None if power is not None else f"unexpected instance state {state!r}",
-        )
+        instance_id = str(instance.get("InstanceId", "?"))
+        try:
+            tags = {t["Key"]: t.get("Value", "") for t in instance.get("Tags", ())}
+            state = instance.get("State", {}).get("Name", "")
+            power = _POWER.get(state)
+            return Resource(
+                kind=KIND,
+                id=instance_id,
+                region=self.region,
+                account=self.account,
+                tags=tags,
+                power=power,
+                running_since=instance.get("LaunchTime") if power is Power.RUNNING else None,
+                skip="autoscaling-group" if ASG_TAG in tags else None,
+                error=None if power is not None else f"unexpected instance state {state!r}",
+            )
+        except Exception as exc:  # one odd answer is that instance's error, not the region's
+            return Resource(
+                kind=KIND,
+                id=instance_id,
+                region=self.region,
+                account=self.account,
+                tags={},
+                power=None,
+                error=f"unreadable description: {type(exc).__name__}: {exc}",
+            )
 
     # --- actions -----------------------------------------------------------------
 
@@ -148,6 +222,9 @@ class Ec2Provider:
     ) -> dict[str, ActionError | None]:
         results: dict[str, ActionError | None] = {}
         for chunk in _chunks(ids, ACTION_BATCH):
+            if not self._budget.open():
+                results.update(dict.fromkeys(chunk, ActionError(DEFERRED, "pass budget spent")))
+                continue
             self._attempt(chunk, call, self._config.action_retries, results)
         return results
 
@@ -159,15 +236,19 @@ class Ec2Provider:
         results: dict[str, ActionError | None],
     ) -> None:
         delay = self._config.retry_delay_s
-        for attempt in range(retries + 1):
+        for attempt in range(self._config.action_retries + 1):
             try:
                 call(batch)
             except aws.AWS_ERRORS as exc:
                 error = ActionError(aws.error_code(exc), aws.error_message(exc))
-                if error.code in RETRYABLE and attempt < retries:
-                    self._sleep(delay * 2**attempt)
-                    continue
-                break
+                if error.code not in BATCH_WIDE:
+                    break
+                wait = min(delay * 2**attempt, MAX_BACKOFF_S)
+                if attempt >= retries or self._budget.bound(wait) < wait:
+                    # Throttled or out of capacity as a whole: the whole batch fails.
+                    results.update(dict.fromkeys(batch, error))
+                    return
+                self._sleep(wait)
             else:
                 results.update(dict.fromkeys(batch))
                 return
