@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -56,6 +57,9 @@ def local_aws(region: str = REGION, *, cache_reads: bool = False) -> Iterator[st
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
+    # moto keeps its state per process, not per server: start from an empty AWS.
+    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310
+    urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310 - our server, on loopback
     saved = dict(os.environ)
     os.environ.update(FAKE_CREDENTIALS)
     # moto's thousands of built-in images make every launch scan them; the demo needs none.
