@@ -1,20 +1,33 @@
-"""cli.py: `powercycle check` (next transitions in the zone and in UTC, hours off a week)
-and `powercycle run` against moto, with the clock frozen where the CLI reads it."""
+"""The CLI's `check`, `run` and `plan` against moto, with the clock frozen where the CLI
+reads it: tables on a (simulated) terminal, JSON when piped, one-line errors, exit codes."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import socket
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
 from freezegun import freeze_time
 
-from powercycle.cli import main
+from powercycle import aws as aws_module
+from powercycle.cli import main, output
+from powercycle.cli.output import Progress
 from tests.helpers import REGION, SEED, STATE_TAG, TAG, Calls, launch, state_of, tags_of
 
 pytestmark = pytest.mark.usefixtures("ec2_only")
+
+
+@pytest.fixture
+def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """stdout is a terminal: tables, not JSON."""
+    monkeypatch.setattr(output, "stdout_is_terminal", lambda: True)
+
 
 LONDON = '{ "start": "0 8 * * 1-5", "stop": "55 17 * * 1-5", "tz": "Europe/London" }'
 
@@ -170,3 +183,339 @@ def test_run_with_a_bad_setting_exits_2(
     assert code == 2
     assert "configuration error" in err and "POWERCYCLE_DRY_RUN" in err
     assert state_of(ec2, box) == "running"
+
+
+# --- check: warnings, refusals, hours off ----------------------------------------------
+
+
+def test_check_warns_of_a_stop_that_never_wins_and_of_cron_day_rules(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Valid but surprising: the warnings go to stderr, the report to stdout, exit 0."""
+    schedule = '{"start": "0 8 1-7 * mon", "stop": ["0 8 1-7 * mon", "0 18 * * *"]}'
+    code, out, err = check(capsys, schedule, "2026-11-23 12:00:00")
+    assert code == 0 and out.startswith("valid schedule")
+    warnings = err.splitlines()
+    assert warnings[0] == (
+        'warning: "0 8 1-7 * mon" is both a start and a stop: at the same minute start wins, '
+        "so this stop never stops anything"
+    )
+    assert any("days 1-7 of the month OR on weekdays mon" in w for w in warnings)
+
+
+def test_check_describes_enforce_with_stop_only_as_always_off(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = check(capsys, '{"stop": "0 19 * * *", "enforce": true}', "2026-11-23 12:00")
+    assert code == 0
+    assert "every pass (every 15 minutes) stops it again" in err
+    assert out.splitlines()[-1] == (
+        "off 168.0 h per week (100% of the week) "
+        "(stop-only with enforce: stopped again on every pass, always off)"
+    )
+    assert "until someone starts it by hand" not in out
+
+
+@pytest.mark.parametrize(
+    ("schedule", "needle"),
+    [
+        ('{"start": "0 8 * * 1-5", "start": "0 9 * * 1-5"}', "duplicate key 'start'"),
+        ('{"stop": "0 19 * * *", "tz": "UTC"' + " " * 240 + "}", "at most 256"),
+    ],
+)
+def test_check_refuses_duplicate_keys_and_values_too_long_for_a_tag(
+    capsys: pytest.CaptureFixture[str], schedule: str, needle: str
+) -> None:
+    code, out, err = check(capsys, schedule, "2026-11-23 12:00:00")
+    assert (code, out) == (1, "")
+    assert needle in err
+
+
+def test_a_value_of_exactly_256_characters_is_accepted(capsys: pytest.CaptureFixture[str]) -> None:
+    value = '{"stop": "0 19 * * *"' + " " * 234 + "}"
+    assert len(value) == 256
+    assert check(capsys, value, "2026-11-23 12:00:00")[0] == 0
+
+
+@pytest.mark.parametrize("count", ["0", "101", "x"])
+def test_check_count_is_between_1_and_100(capsys: pytest.CaptureFixture[str], count: str) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["check", SEED, "--count", count])
+    assert exit_.value.code == 2
+    assert "--count" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("moment", ["2026-10-23 12:00", "2026-10-26 12:00", "2026-07-01 12:00"])
+def test_hours_off_are_the_same_in_a_week_with_a_clock_change(
+    capsys: pytest.CaptureFixture[str], moment: str
+) -> None:
+    """London office hours: 118.4 h off (5 x 9h55m on), whether or not the coming week
+    holds the night the clocks go back (it has 169 hours of real time)."""
+    code, out, _ = check(capsys, LONDON, moment)
+    assert code == 0
+    assert out.splitlines()[-1] == "off 118.4 h per week (70% of the week)"
+
+
+def test_check_json_parses_back(capsys: pytest.CaptureFixture[str]) -> None:
+    with freeze_time("2026-11-23 12:00:00"):
+        code = main(["check", LONDON, "--json", "--count", "2"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert doc["valid"] is True and doc["zone"] == "Europe/London"
+    assert doc["hoursOffPerWeek"] == 118.42 and doc["percentOff"] == 70.5
+    assert doc["transitions"] == [
+        {"action": "stop", "local": "2026-11-23T17:55:00+00:00", "utc": "2026-11-23T17:55:00Z"},
+        {"action": "start", "local": "2026-11-24T08:00:00+00:00", "utc": "2026-11-24T08:00:00Z"},
+    ]
+    assert doc["warnings"] == []
+
+
+def test_check_json_of_an_invalid_schedule(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "{not json", "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["valid"] is False and "not valid JSON" in doc["error"]
+
+
+def test_a_closed_pipe_ends_check_quietly() -> None:
+    """`powercycle check ... | head -0`: the reader is gone before the first line."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "powercycle", "check", SEED, "--count", "100"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+    assert done.returncode == 0
+
+
+# --- run: the table, the scope, the exit codes -----------------------------------------
+
+
+def test_run_on_a_terminal_prints_a_table_with_names(
+    ec2: Any, capsys: pytest.CaptureFixture[str], terminal: None
+) -> None:
+    (box,) = launch(ec2, {TAG: SEED, "Name": "dev-web"})
+    (bad,) = launch(ec2, {TAG: '{"stop": "61 17 * * *"}', "Name": "broken"})
+    with freeze_time("2026-11-23 18:00:00"):
+        code = main(["run", "--region", REGION])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert f"account 123456789012, regions {REGION}, kinds ec2, tag {TAG}" in err
+    lines = out.splitlines()
+    assert lines[0].split() == [
+        "resource",
+        "Name",
+        "kind",
+        "action",
+        "reason",
+        "result",
+        "/",
+        "error",
+    ]
+    assert lines[1].split()[:6] == [box, "dev-web", "ec2", "stop", "first-sight", "done"]
+    assert lines[2].split()[:6] == [bad, "broken", "ec2", "-", "bad-schedule", "error:"]
+    assert lines[-1] == "2 resources: 1 done, 1 error"
+    assert state_of(ec2, box) == "stopped"
+
+
+def test_run_that_finds_nothing_says_where_it_looked(
+    moto: None, capsys: pytest.CaptureFixture[str], terminal: None
+) -> None:
+    with freeze_time("2026-11-23 18:00:00"):
+        code = main(["run", "--region", "eu-west-2"])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert (
+        "warning: found nothing tagged ec2Powercycle in account 123456789012, regions "
+        "eu-west-2, kinds ec2, tag ec2Powercycle; check the region and the tag"
+    ) in err
+
+
+def test_run_json_flag_on_a_terminal(
+    ec2: Any, capsys: pytest.CaptureFixture[str], terminal: None
+) -> None:
+    launch(ec2, {TAG: SEED})
+    with freeze_time("2026-11-23 18:00:00"):
+        assert main(["run", "--json", "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["counts"] == {"planned": 1}
+
+
+def test_no_credentials_is_one_line_with_a_hint(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # never ask an address off loopback
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("powercycle: no AWS credentials found: run `aws configure`")
+
+
+def test_debug_shows_the_traceback(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    assert main(["run", "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "NoCredentialsError" in err
+
+
+def test_an_unreachable_endpoint_is_one_line_with_a_hint(
+    aws_env: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with socket.socket() as closed:  # a loopback port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
+    assert main(["plan"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("powercycle: AWS could not be reached: check the network")
+
+
+def test_an_unknown_region_is_refused_before_any_call(
+    moto: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--region", "eu-wset-1"]) == 2
+    assert "unknown region 'eu-wset-1'" in capsys.readouterr().err
+
+
+def test_the_profile_gives_the_region(
+    moto: None, tmp_path: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--profile and AWS_PROFILE: the region of ~/.aws/config, as the AWS CLI reads it."""
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    config = tmp_path / "aws-config"
+    config.write_text(
+        "[profile ops]\nregion = ap-southeast-2\n"
+        "aws_access_key_id = testing\naws_secret_access_key = testing\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    for argv, env in ((["plan", "--profile", "ops"], None), (["plan"], "ops")):
+        aws_module.reset()
+        if env:
+            monkeypatch.setenv("AWS_PROFILE", env)
+        with freeze_time("2026-11-23 18:00:00"):
+            assert main(argv) == 0
+        assert json.loads(capsys.readouterr().out)["regions"] == ["ap-southeast-2"]
+
+
+def test_progress_shows_on_a_slow_scan_and_is_erased() -> None:
+    stream = io.StringIO()
+    with Progress("scanning eu-west-1", after=0.01, stream=stream):
+        time.sleep(0.05)
+    assert stream.getvalue() == "scanning eu-west-1...\r" + " " * 21 + "\r"
+    quick = io.StringIO()
+    with Progress("scanning", after=5, stream=quick):
+        pass
+    assert quick.getvalue() == ""
+
+
+# --- plan ------------------------------------------------------------------------------
+
+
+def test_plan_on_a_terminal_shows_next_transitions_and_errors_inline(
+    ec2: Any, capsys: pytest.CaptureFixture[str], terminal: None
+) -> None:
+    (box,) = launch(ec2, {TAG: LONDON, "Name": "office"})
+    (bad,) = launch(ec2, {TAG: '{"stop": "61 17 * * *"}', "Name": "broken"})
+    with freeze_time("2026-11-23 18:00:00"):
+        code = main(["plan"])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 1
+    assert out[0] == (
+        f"plan at 2026-11-23T18:00:00Z: account 123456789012, regions {REGION}, kinds ec2, "
+        f"tag {TAG}"
+    )
+    assert out[1].split()[:8] == [
+        "kind",
+        "resource",
+        "Name",
+        "source",
+        "power",
+        "last",
+        "handled",
+        "would",
+    ]
+    (broken,) = [line for line in out if bad in line]
+    assert "error: ec2Powercycle:" in broken and "61 17 * * *" in broken
+    (office,) = [line for line in out if box in line]
+    assert office.split()[:8] == [
+        "ec2",
+        box,
+        "office",
+        "inline",
+        "running",
+        "-",
+        "stop",
+        "first-sight",
+    ]
+    assert office.endswith("start Tue 24 Nov 08:00 GMT (2026-11-24T08:00:00Z)")
+    assert state_of(ec2, box) == "running" and STATE_TAG not in tags_of(ec2, box)
+
+
+def test_plan_piped_is_json_and_plans_another_moment(
+    ec2: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (box,) = launch(ec2, {TAG: LONDON, "Name": "office"})
+    with freeze_time("2026-11-23 18:00:00"):
+        code = main(["plan", "--at", "2026-11-24T09:00Z"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert doc["at"] == "2026-11-24T09:00:00Z" and doc["tag"] == TAG
+    assert doc["accounts"] == ["123456789012"] and doc["regions"] == [REGION]
+    (row,) = doc["resources"]
+    assert row == {
+        "kind": "ec2",
+        "id": box,
+        "name": "office",
+        "region": REGION,
+        "source": "inline",
+        "power": "running",
+        "state": None,
+        "action": None,
+        "reason": "already-running",
+        "next": {
+            "action": "stop",
+            "local": "2026-11-24T17:55:00+00:00",
+            "utc": "2026-11-24T17:55:00Z",
+        },
+        "error": None,
+    }
+    assert STATE_TAG not in tags_of(ec2, box)
+
+
+def test_plan_of_nothing_warns(moto: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plan"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["resources"] == []
+    assert "warning: found nothing tagged ec2Powercycle" in err
+
+
+def test_plan_with_a_bad_at_is_a_usage_error(
+    moto: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", "--at", "tomorrow"]) == 2
+    assert "'tomorrow' is not a time" in capsys.readouterr().err
+
+
+def test_exit_code_3_when_the_pass_deferred_a_region_and_nothing_failed() -> None:
+    from datetime import UTC, datetime
+
+    from powercycle.cli.run import exit_code
+    from powercycle.engine import Summary
+
+    summary = Summary(now=datetime(2026, 11, 23, 18, tzinfo=UTC), dry_run=False)
+    summary.add_scope(kind="ec2", region="eu-west-1", resources=3)
+    summary.add_scope(kind="ec2", region="eu-west-2", deferred=True)
+    assert exit_code(summary) == 3
+    summary.add_scope(kind="ec2", region="eu-central-1", error="AccessDenied")
+    assert exit_code(summary) == 1

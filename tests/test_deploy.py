@@ -48,6 +48,17 @@ PACKAGE = str(REPO / "package.sh")
 # -- fixtures ------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _one_pip_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every pip run of the session (three package.sh builds, the boto3-only virtualenv)
+    shares one cache: a wheel fetched from PyPI once is not fetched again. (Each run has
+    a fresh HOME, which would otherwise mean a fresh cache each time.)"""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("PIP_CACHE_DIR", str(tmp_path_factory.mktemp("pip-cache")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def lambda_python() -> tuple[str, str]:
     return lambda_like_python()

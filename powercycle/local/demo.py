@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import sys
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,28 +32,47 @@ FAKE_CREDENTIALS = {
 
 
 @contextlib.contextmanager
-def local_aws(region: str = REGION) -> Iterator[str]:
-    """A moto server on loopback, with the environment pointing boto3 at it."""
+def local_aws(region: str = REGION, *, cache_reads: bool = False) -> Iterator[str]:
+    """A moto server on loopback, with the environment pointing boto3 at it.
+
+    `cache_reads`: answer a read (Describe*, List*, Get*, any GET) that was already
+    answered since the last write from a cache. moto renders every instance of a
+    DescribeInstances afresh (about 10 ms each); the simulated week asks the same question
+    672 times and the answer changes only when something was written.
+    """
     try:
         from moto.server import ThreadedMotoServer
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise SystemExit(
-            "the demo needs moto: run it with ./dev demo (or pip install 'powercycle[dev]')"
+            "the demo needs moto: run it with ./dev demo (or pip install 'powercycle[demo]')"
         ) from exc
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server: Any
+    if cache_reads:
+        from .motocache import CachingMotoServer
+
+        server = CachingMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    else:
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
+    # moto keeps its state per process, not per server: start from an empty AWS.
+    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310
+    urllib.request.urlopen(reset, timeout=10).close()  # noqa: S310 - our server, on loopback
     saved = dict(os.environ)
     os.environ.update(FAKE_CREDENTIALS)
+    # moto's thousands of built-in images make every launch scan them; the demo needs none.
+    os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     os.environ.update({"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": region})
     os.environ.pop("AWS_PROFILE", None)
+    aws.reset()  # clients kept from before point at another endpoint
     try:
         yield endpoint
     finally:
         os.environ.clear()
         os.environ.update(saved)
+        aws.reset()
         server.stop()
 
 

@@ -1,0 +1,244 @@
+"""`powercycle run`, `start`, `stop`: the Lambda's passes, from a terminal.
+
+`run` is one scheduling pass (the Lambda's scheduled event); `start`/`stop` are its
+manual payloads (`instanceIds`, `clusterNames`), with the same guards: an excluded
+resource, an unreadable one or an Auto Scaling member is refused, nothing is recorded.
+
+Before scanning, the CLI asks STS who it is (one call): it names the account in its
+report, and a missing credential or an unreachable endpoint fails there, in one line with
+a hint, instead of once per region.
+
+Exit codes (every fleet command):
+  0  everything went through (or there was nothing to do)
+  1  a resource failed or was refused, or an error was reported for one
+  2  usage, settings, credentials or network: nothing could be done
+  3  the pass ran out of time: some resources were deferred to the next pass, none failed
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from .. import aws, engine
+from ..config import Config
+from ..engine import Outcome, Summary
+from .output import Output, Progress, UsageError, note, warn
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DEFERRED = 0, 1, 2, 3
+# `ec2:eu-west-1`, `eks:123456789012:eu-west-1`: the id of an error that is no resource's.
+_TARGET = re.compile(r"^[a-z0-9]+:[a-z0-9:-]+$")
+RUN_HEADERS = ("resource", "Name", "kind", "action", "reason", "result / error")
+
+
+def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    run = sub.add_parser(
+        "run",
+        parents=[common],
+        help="one scheduling pass over the tagged resources",
+        description="One scheduling pass, as the Lambda makes it every 15 minutes.",
+    )
+    run.add_argument("--dry-run", action="store_true", help="plan only: no action, no tag")
+    for action in ("start", "stop"):
+        manual = sub.add_parser(
+            action,
+            parents=[common],
+            help=f"{action} resources now, through the scheduler's guards",
+            description=f"{action.capitalize()} EC2 instances or EKS clusters now, as the "
+            "Lambda's manual payload does: excluded resources are refused, nothing is "
+            "recorded (the schedule carries on).",
+        )
+        manual.add_argument(
+            "resources", nargs="+", metavar="RESOURCE", help="EC2 instance id, EKS name or ARN"
+        )
+        manual.add_argument("--dry-run", action="store_true", help="say what would be done")
+
+
+def settings(args: argparse.Namespace, *, dry_run: bool = False) -> Config:
+    """Settings from the environment, with the command line's region and dry run."""
+    regions = tuple(args.region) if args.region else None
+    for region in regions or ():
+        check_region(region)
+    return Config.from_env().with_overrides(dry_run=True if dry_run else None, regions=regions)
+
+
+def check_region(region: str) -> None:
+    """Refuse a region name no AWS partition knows (a typo scans nothing, silently)."""
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return  # a local endpoint (moto) takes any name
+    session = aws.session()
+    known = {
+        r
+        for partition in session.get_available_partitions()
+        for r in session.get_available_regions("ec2", partition_name=partition)
+    }
+    if known and region not in known:
+        raise UsageError(
+            f"unknown region {region!r} (hint: `aws ec2 describe-regions` lists the regions "
+            "of your account)"
+        )
+
+
+def accounts(config: Config) -> list[str]:
+    """The accounts a pass covers: ours (asked of STS, which also proves the credentials
+    work) and those of the roles it assumes."""
+    from botocore.config import Config as BotoConfig
+
+    found = []
+    if not config.skip_own_account:
+        sts = aws.session().create_client(
+            "sts",
+            region_name=config.regions[0] if config.regions else "us-east-1",
+            config=BotoConfig(retries={"mode": "standard", "max_attempts": 2}, connect_timeout=5),
+        )
+        found.append(str(sts.get_caller_identity()["Account"]))
+    found += [arn.split(":")[4] for arn in config.account_roles]
+    return found
+
+
+def scope(config: Config, account_ids: Sequence[str]) -> str:
+    regions = "all enabled regions" if config.all_regions else ", ".join(config.regions)
+    return (
+        f"account {', '.join(account_ids) or '-'}, regions {regions}, kinds "
+        f"{', '.join(config.kinds)}, tag {config.tag}"
+    )
+
+
+def run(args: argparse.Namespace, now: datetime) -> int:
+    config = settings(args, dry_run=args.dry_run)
+    account_ids = accounts(config)
+    where = scope(config, account_ids)
+    with Progress(f"scanning {where}"):
+        summary = engine.run_pass(config, now)
+    return report(args, config, summary, where)
+
+
+def manual(args: argparse.Namespace, now: datetime) -> int:
+    config = settings(args, dry_run=args.dry_run)
+    account_ids = accounts(config)
+    instances = [r for r in args.resources if r.startswith("i-")]
+    clusters = [r for r in args.resources if not r.startswith("i-")]
+    summaries: list[Summary] = []
+    with Progress(f"{args.command} in {scope(config, account_ids)}"):
+        if instances:
+            summaries.append(
+                engine.run_manual(config, kind="ec2", refs=instances, action=args.command, now=now)
+            )
+        if clusters:
+            names, regions = cluster_names(clusters, config.regions)
+            cfg = config.with_overrides(regions=regions)
+            summaries.append(
+                engine.run_manual(cfg, kind="eks", refs=names, action=args.command, now=now)
+            )
+    summary = merge(summaries, now, config.dry_run)
+    return report(args, config, summary, scope(config, account_ids))
+
+
+def cluster_names(refs: Sequence[str], regions: Sequence[str]) -> tuple[list[str], tuple[str, ...]]:
+    """EKS names from names or ARNs; an ARN's region joins the regions looked in."""
+    names, wanted = [], list(regions)
+    for ref in refs:
+        if ref.startswith("arn:"):
+            parts = ref.split(":")
+            if len(parts) < 6 or parts[2] != "eks" or not parts[5].startswith("cluster/"):
+                raise UsageError(
+                    f"{ref!r} is not an EKS cluster ARN (arn:aws:eks:...:cluster/NAME)"
+                )
+            names.append(parts[5].removeprefix("cluster/"))
+            if parts[3] not in wanted:
+                wanted.append(parts[3])
+        else:
+            names.append(ref)
+    return names, tuple(wanted)
+
+
+def merge(summaries: Sequence[Summary], now: datetime, dry_run: bool) -> Summary:
+    if len(summaries) == 1:
+        return summaries[0]
+    merged = Summary(now=now, dry_run=dry_run)
+    for summary in summaries:
+        merged.scanned += summary.scanned
+        merged.actions += summary.actions
+        merged.errors += summary.errors
+        merged.warnings += summary.warnings
+        merged.scopes += summary.scopes
+        merged.counts.update(summary.counts)
+        merged.reasons.update(summary.reasons)
+        merged.outcomes += summary.outcomes
+    return merged
+
+
+def report(args: argparse.Namespace, config: Config, summary: Summary, where: str) -> int:
+    """The summary as a table (terminal) or JSON; the exit code."""
+    out = Output.choose(args.json)
+    data = summary.to_dict()
+    note(f"{'dry run: ' if config.dry_run else ''}{where}")
+    if out.json:
+        out.document(data)
+    else:
+        out.table(RUN_HEADERS, [run_row(o) for o in sorted(summary.outcomes, key=_order)])
+        for error in target_errors(summary):
+            print(f"error: {error['id']}: {error['error']}")
+        for warning in summary.warnings:
+            warn(f"{warning.get('id', '')}: {warning.get('warning') or warning.get('error', '')}")
+        counts = ", ".join(f"{n} {k}" for k, n in sorted(summary.counts.items()))
+        print(f"{summary.scanned} resources: {counts or 'nothing done'}")
+    if summary.scanned == 0 and not summary.errors and args.command == "run":
+        warn(f"found nothing tagged {config.tag} in {where}; check the region and the tag")
+    return exit_code(summary)
+
+
+def exit_code(summary: Summary) -> int:
+    deferred = deferred_scopes(summary)
+    errors = [e for e in summary.errors if e.get("id") not in deferred]
+    if errors or any(o.result in ("failed", "error") for o in summary.outcomes):
+        reached = summary.scanned or any(s.get("status") == "ok" for s in summary.scopes)
+        if not reached and len(target_errors(summary)) == len(summary.errors):
+            return EXIT_USAGE  # not one region could be read: settings or access
+        return EXIT_FAILED
+    if deferred or any(o.result == "deferred" for o in summary.outcomes):
+        return EXIT_DEFERRED
+    return EXIT_OK
+
+
+def deferred_scopes(summary: Summary) -> set[str]:
+    """Ids of the error entries of regions the pass had no time left to scan."""
+    return {
+        ":".join(filter(None, (s.get("kind"), s.get("account"), s.get("region"))))
+        for s in summary.scopes
+        if s.get("status") == "deferred"
+    }
+
+
+def target_errors(summary: Summary) -> list[dict[str, Any]]:
+    """Errors that belong to no resource: a region, account or kind that failed whole."""
+    ids = {o.resource.id for o in summary.outcomes}
+    return [
+        e for e in summary.errors if e.get("id") not in ids and _TARGET.match(str(e.get("id", "")))
+    ]
+
+
+def _order(outcome: Outcome) -> tuple[int, str, str]:
+    acted = 0 if outcome.decision is not None and outcome.decision.action else 1
+    return (acted, outcome.resource.kind, name_of(outcome))
+
+
+def name_of(outcome: Outcome) -> str:
+    return str(outcome.resource.tags.get("Name", ""))
+
+
+def run_row(outcome: Outcome) -> list[str]:
+    action = outcome.decision.action if outcome.decision is not None else None
+    result = outcome.result + (f": {outcome.error}" if outcome.error else "")
+    return [
+        outcome.resource.id,
+        name_of(outcome) or "-",
+        outcome.resource.kind,
+        action or "-",
+        outcome.reason or "-",
+        result,
+    ]
