@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from .. import aws
 from ..config import ConfigError
 from ..handler import setup_logging
-from . import check, plan, run, tagging
+from . import check, plan, run, stats, tagging
 from .output import UsageError, closed_pipe_is_fine
 
 EXIT_USAGE = run.EXIT_USAGE
@@ -103,6 +103,7 @@ def dispatch(args: argparse.Namespace) -> int:
             "tag": tagging.tag,
             "untag": tagging.untag,
             "snooze": tagging.snooze,
+            "stats": stats.run,
         }[args.command]
         return command(args, now)
     except BrokenPipeError:
@@ -165,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_parser(sub, common)
     run.add_parsers(sub, common)
     tagging.add_parsers(sub, common)
+    stats.add_parser(sub, common)
     check.add_parser(sub)
     sub.choices["check"].add_argument("--debug", action="store_true", help="show tracebacks")
     sub.choices["check"].add_argument("--profile", default=None, help="AWS profile (for s3://)")

@@ -282,6 +282,8 @@ def off_note(schedule: Schedule) -> str:
     if schedule.enforce and not schedule.stop:
         return " (start-only with enforce: started again on every pass, always on)"
     note = ""
+    if not schedule.start and not schedule.stop:
+        return f" (maxRuntime only: each run is stopped after {schedule.max_runtime})"
     if not schedule.start:
         note = " (stop-only: counts until someone starts it by hand)"
     elif not schedule.stop:
