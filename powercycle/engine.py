@@ -352,20 +352,10 @@ def _fail(outcome: Outcome, reason: str, error: str, *, keep_reason: bool = Fals
 
 
 def _action_error(exc: BaseException) -> ActionError:
-    return ActionError(aws.error_code(exc), _first_line(aws.error_message(exc)))
+    return ActionError(aws.error_code(exc), aws.first_line(aws.error_message(exc)))
 
 
-def describe(exc: BaseException) -> str:
-    """One line for a log or a summary: an AWS error's `Code: message`, else type: text."""
-    if isinstance(exc, aws.AWS_ERRORS):
-        return _first_line(aws.describe_error(exc))
-    text = _first_line(str(exc))
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _first_line(text: str, limit: int = 300) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= limit else line[:limit] + "..."
+describe = aws.one_line
 
 
 def _parallel(

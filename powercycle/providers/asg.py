@@ -197,7 +197,7 @@ class AsgProvider:
                 running_since=self._started(tags) if power is Power.RUNNING else None,
             )
         except Exception as exc:  # one odd group is that group's error, not the region's
-            return self._error(name, _safe_tags(group), f"unreadable group: {_describe_exc(exc)}")
+            return self._error(name, _safe_tags(group), f"unreadable group: {aws.one_line(exc)}")
 
     def _started(self, tags: Mapping[str, str]) -> datetime | None:
         try:
@@ -268,7 +268,7 @@ class AsgProvider:
         except aws.AWS_ERRORS as exc:
             # The group is restored; the next stop overwrites the tag.
             LOG.warning(
-                "powercycle: %s restored, %s kept: %s", name, CAPACITY_TAG, _describe_exc(exc)
+                "powercycle: %s restored, %s kept: %s", name, CAPACITY_TAG, aws.one_line(exc)
             )
         return None
 
@@ -281,7 +281,7 @@ class AsgProvider:
             try:
                 return work(name)
             except Exception as exc:  # one group's failure is that group's
-                return ActionError(aws.error_code(exc), _first_line(aws.error_message(exc)))
+                return ActionError(aws.error_code(exc), aws.first_line(aws.error_message(exc)))
 
         if len(names) <= 1:
             return [one(n) for n in names]
@@ -354,13 +354,3 @@ def _safe_tags(group: Mapping[str, Any]) -> dict[str, str]:
     except Exception:
         return {}
 
-
-def _describe_exc(exc: BaseException) -> str:
-    if isinstance(exc, aws.AWS_ERRORS):
-        return aws.describe_error(exc)
-    return f"{type(exc).__name__}: {_first_line(str(exc))}"
-
-
-def _first_line(text: str, limit: int = 300) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= limit else line[:limit] + "..."

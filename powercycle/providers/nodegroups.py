@@ -158,7 +158,7 @@ def read(
         if isinstance(got, BaseException):
             if isinstance(got, _Unreached):
                 raise NotReached("pass budget spent before every node group was read")
-            raise NodeGroupError(f"node group {name!r} could not be read: {_describe(got)}")
+            raise NodeGroupError(f"node group {name!r} could not be read: {aws.one_line(got)}")
         if got is not None:
             groups[name] = got
     return Groups(cluster, arn, groups, remembered, parts)
@@ -348,7 +348,7 @@ def _update(
             if code == IN_USE:
                 results[name] = ActionError(DEFERRED, "an update is in progress; next pass")
             else:
-                results[name] = ActionError(code, _first_line(aws.error_message(got)))
+                results[name] = ActionError(code, aws.first_line(aws.error_message(got)))
         else:
             results[name] = None
     return results
@@ -401,13 +401,3 @@ def _each(
     with ThreadPoolExecutor(max_workers=min(WORKERS, len(names))) as pool:
         return list(pool.map(one, names))
 
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, aws.AWS_ERRORS):
-        return aws.describe_error(exc)
-    return f"{type(exc).__name__}: {_first_line(str(exc))}"
-
-
-def _first_line(text: str, limit: int = 300) -> str:
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= limit else line[:limit] + "..."
