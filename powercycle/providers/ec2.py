@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING, Any
 
 from .. import aws
 from ..budget import Budget
-from ..decide import Power, StateTagError, parse_state
+from ..decide import Power
 from ..schedule import Action
-from . import DEFERRED, ActionError, ActRequest, Provider, Resource
+from . import DEFERRED, ActionError, ActRequest, Provider, Resource, verify
 from . import ec2_fallback as fallback
-from .verify import ATTEMPTS_TAG, TYPE_TAG, Attempts, ec2_seen, exhausted, judge
+from .verify import ATTEMPTS_TAG, TYPE_TAG, Attempts, ec2_seen, judge
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -186,7 +186,7 @@ class Ec2Provider:
     # --- actions -----------------------------------------------------------------
 
     def act(self, action: Action, requests: Sequence[ActRequest]) -> dict[str, ActionError | None]:
-        results, allowed = self._refuse_exhausted(requests)
+        results, allowed = verify.refuse_exhausted(requests, self._config.max_attempts)
         results.update(self._act(action, allowed))
         if action == "start":
             self._fall_back(allowed, results)
@@ -314,9 +314,7 @@ class Ec2Provider:
             return replace(resource, tags=tags) if len(tags) != len(resource.tags) else resource
         state = tags.get(self._config.state_tag)
         attempts = Attempts.parse(raw)
-        seen = None
-        if attempts is not None and attempts.event == state:
-            seen = ec2_seen(attempts.action, instance, _event_time(attempts.event))
+        seen = ec2_seen(attempts, instance) if attempts and attempts.event == state else None
         verdict = judge(raw, state, seen, max_attempts=self._config.max_attempts)
         if verdict.drop_tag:
             self._done_tags[resource.id].add(ATTEMPTS_TAG)
@@ -342,43 +340,15 @@ class Ec2Provider:
                     # Harmless: judged again (and found done again) on the next pass.
                     LOG.warning("powercycle: %s not removed: %s", keys, aws.describe_error(exc))
 
-    def _refuse_exhausted(
-        self, requests: Sequence[ActRequest]
-    ) -> tuple[dict[str, ActionError | None], list[ActRequest]]:
-        """No call for an event already tried `max_attempts` times (`enforce` asks again)."""
-        results: dict[str, ActionError | None] = {}
-        allowed: list[ActRequest] = []
-        for request in requests:
-            spent = exhausted(request.resource.tags, request.event, self._config.max_attempts)
-            if spent is None:
-                allowed.append(request)
-            else:
-                results[request.resource.id] = ActionError(
-                    "AttemptsExhausted",
-                    f"{spent.action} tried {spent.count} times for {spent.event}, "
-                    "without effect; not tried again until the next event",
-                )
-        return results, allowed
-
     def _note_attempts(
         self, requests: Sequence[ActRequest], results: Mapping[str, ActionError | None]
     ) -> None:
-        """Remember every accepted action's attempt; `record` writes it with the state tag.
-
-        The engine records no state for an event already in the state tag (`enforce`
-        asking again): those attempts are written here, one CreateTags per value.
-        """
-        now: dict[tuple[tuple[str, str], ...], list[str]] = defaultdict(list)
-        for request in requests:
-            resource = request.resource
-            if request.event is None or results.get(resource.id) is not None:
-                continue
-            attempt = Attempts.after(resource.tags, request.event)
-            if resource.tags.get(self._config.state_tag) == request.event:
-                now[((ATTEMPTS_TAG, attempt.value()),)].append(resource.id)
-            else:
-                self._attempts[resource.id] = attempt
-        for resource_id, error in self._create_tags(now).items():
+        with_state, alone = verify.accepted(requests, results, self._config.state_tag)
+        self._attempts.update(with_state)
+        by_value: dict[tuple[tuple[str, str], ...], list[str]] = defaultdict(list)
+        for resource_id, attempt in alone.items():
+            by_value[((ATTEMPTS_TAG, attempt.value()),)].append(resource_id)
+        for resource_id, error in self._create_tags(by_value).items():
             LOG.warning("powercycle: %s: %s not written: %s", resource_id, ATTEMPTS_TAG, error)
 
     def _fall_back(
@@ -416,14 +386,6 @@ class Ec2Provider:
 
     def _start(self, batch: list[str]) -> None:
         self.client.start_instances(InstanceIds=batch)
-
-
-def _event_time(event: str) -> Any:
-    try:
-        parsed = parse_state(event)
-    except StateTagError:
-        return None
-    return parsed.time if parsed else None
 
 
 def _chunks(items: Sequence[str] | Iterable[str], size: int) -> Iterator[list[str]]:

@@ -27,10 +27,12 @@ State lives in the tag, never in the process: a cold Lambda judges as a warm one
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from . import ActionError, ActRequest
 
 ATTEMPTS_TAG = "powercycle:attempts"
 # The instance type an instance had before a capacity fallback changed it (EC2).
@@ -50,6 +52,10 @@ class Attempts:
     def action(self) -> str:
         return self.event.partition("@")[0]
 
+    @property
+    def time(self) -> datetime:
+        return datetime.fromisoformat(self.event.partition("@")[2])
+
     def value(self) -> str:
         return f"{self.event}/{self.count}"
 
@@ -58,6 +64,10 @@ class Attempts:
         """None for a value powercycle did not write (the tag is then removed)."""
         match = _ATTEMPTS.fullmatch((raw or "").strip())
         if match is None:
+            return None
+        try:
+            datetime.fromisoformat(match.group(2))
+        except ValueError:  # 2026-13-45T...
             return None
         return cls(f"{match.group(1)}@{match.group(2)}", int(match.group(3)))
 
@@ -75,6 +85,48 @@ def exhausted(tags: Mapping[str, str], event: str | None, max_attempts: int) -> 
     if attempts is None or event is None or attempts.event != event:
         return None
     return attempts if attempts.count >= max_attempts else None
+
+
+def refuse_exhausted(
+    requests: Sequence[ActRequest], max_attempts: int
+) -> tuple[dict[str, ActionError | None], list[ActRequest]]:
+    """Split off the requests for an event already tried `max_attempts` times (`enforce`
+    asks again on every pass): they are answered without a call."""
+    refused: dict[str, ActionError | None] = {}
+    allowed: list[ActRequest] = []
+    for request in requests:
+        spent = exhausted(request.resource.tags, request.event, max_attempts)
+        if spent is None:
+            allowed.append(request)
+        else:
+            refused[request.resource.id] = ActionError(
+                "AttemptsExhausted",
+                f"{spent.action} tried {spent.count} times for {spent.event} without effect; "
+                "not tried again until the next event",
+            )
+    return refused, allowed
+
+
+def accepted(
+    requests: Sequence[ActRequest],
+    results: Mapping[str, ActionError | None],
+    state_tag: str,
+) -> tuple[dict[str, Attempts], dict[str, Attempts]]:
+    """The attempts of accepted actions: (with the state tag, on their own).
+
+    Most ride in the state tag's CreateTags (`record`). The engine records no state for an
+    event the state tag already holds (`enforce` asking again): those go on their own.
+    """
+    with_state: dict[str, Attempts] = {}
+    alone: dict[str, Attempts] = {}
+    for request in requests:
+        resource = request.resource
+        if request.event is None or resource.id not in results or results[resource.id]:
+            continue
+        attempt = Attempts.after(resource.tags, request.event)
+        same = resource.tags.get(state_tag) == request.event
+        (alone if same else with_state)[resource.id] = attempt
+    return with_state, alone
 
 
 # What the provider saw of an action of an earlier pass.
@@ -160,8 +212,9 @@ _HINTS = {
 }
 
 
-def ec2_seen(action: str, instance: Mapping[str, Any], event_time: datetime | None) -> Seen:
-    """What an instance's description says about an accepted `action` (no API call)."""
+def ec2_seen(attempts: Attempts, instance: Mapping[str, Any]) -> Seen:
+    """What an instance's description says about an accepted action (no API call)."""
+    action, event_time = attempts.action, attempts.time
     state = str(instance.get("State", {}).get("Name", ""))
     if state in ("pending", "stopping", "shutting-down"):
         return PENDING
@@ -176,7 +229,7 @@ def ec2_seen(action: str, instance: Mapping[str, Any], event_time: datetime | No
     if state != "running":
         return TOOK
     launched = instance.get("LaunchTime")
-    if isinstance(launched, datetime) and event_time is not None and launched >= event_time:
+    if isinstance(launched, datetime) and launched >= event_time:
         return TOOK  # started again since the stop: by a person
     since = f" since {launched:%Y-%m-%dT%H:%M:%SZ}" if isinstance(launched, datetime) else ""
     return Failed(f"the instance is still running{since}: the stop never took effect")
