@@ -302,6 +302,7 @@ class Ec2Provider:
         if (
             stopped
             and TYPE_TAG in tags
+            and self._budget.open()
             and fallback.restore_type(self.client, resource.id, known, dry_run=self._config.dry_run)
         ):
             self._done_tags[resource.id].add(TYPE_TAG)
