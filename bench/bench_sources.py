@@ -6,8 +6,14 @@ time to resolve shows whether the fetches ran in parallel), runs `engine.run_pas
 times and prints what the server saw.
 
     .venv/bin/python bench/bench_sources.py [--instances 1000] [--urls 10] [--delay 0.2]
+        [--hostile 0]
 
-Exit status 1 when a pass makes more GETs than there are distinct URLs.
+`--hostile N` adds N instances whose URLs drip their headers one byte every 2 s (a server
+that per-read timeouts alone never end): those resolve to a timeout error after the 15 s
+window, every other instance is decided as usual, and the pass time shows the bound.
+
+Exit status 1 when a pass makes more GETs than there are distinct URLs, or when anything
+but the hostile instances reports an error.
 """
 
 from __future__ import annotations
@@ -59,12 +65,31 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
+class Dripping(BaseHTTPRequestHandler):
+    """A status line, then one byte of a header every 2 s until the client gives up."""
+
+    def do_GET(self) -> None:
+        try:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+            self.wfile.flush()
+            for _ in range(300):
+                time.sleep(2)
+                self.wfile.write(b"a")
+                self.wfile.flush()
+        except OSError:
+            pass
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--instances", type=int, default=1000)
     parser.add_argument("--urls", type=int, default=10)
     parser.add_argument("--delay", type=float, default=0.2, help="server delay per GET (s)")
     parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--hostile", type=int, default=0, help="instances on a dripping URL")
     args = parser.parse_args()
 
     os.environ.update(
@@ -85,6 +110,10 @@ def main() -> int:
     server = Counting(args.delay)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}/"
+    dripper = ThreadingHTTPServer(("127.0.0.1", 0), Dripping)
+    dripper.daemon_threads = True
+    threading.Thread(target=dripper.serve_forever, daemon=True).start()
+    hostile = f"http://127.0.0.1:{dripper.server_address[1]}/drip.json"
     urls = [f"{base}team-{n:02}.json" for n in range(args.urls)]
     # Instances spread over the URLs, half on each named entry: still one GET per URL.
     values = [
@@ -108,7 +137,7 @@ def main() -> int:
         with mock_aws():
             ec2 = boto3.client("ec2", region_name=REGION)
             # One run_instances call per URL and entry keeps moto fast.
-            groups: Counter[str] = Counter(values)
+            groups: Counter[str] = Counter(values + [hostile] * args.hostile)
             for value, count in groups.items():
                 ec2.run_instances(
                     ImageId="ami-12c6146b",
@@ -122,10 +151,13 @@ def main() -> int:
                         }
                     ],
                 )
-            config = Config(regions=(REGION,), url_allowlist=(base,), dry_run=True)
+            config = Config(
+                regions=(REGION,), kinds=("ec2",), url_allowlist=(base, hostile), dry_run=True
+            )
             print(
                 f"fleet: {args.instances} instances, {len(groups)} distinct tag values, "
-                f"{args.urls} distinct URLs; server delay {args.delay * 1000:.0f} ms per GET"
+                f"{args.urls} distinct URLs; server delay {args.delay * 1000:.0f} ms per GET; "
+                f"{args.hostile} instances on a dripping URL"
             )
             for n in range(1, args.passes + 1):
                 before = sum(server.gets.values())
@@ -133,16 +165,21 @@ def main() -> int:
                 summary = engine.run_pass(config, NOW).to_dict()
                 elapsed = time.perf_counter() - started
                 made = sum(server.gets.values()) - before
-                failed |= made > args.urls or bool(summary["errors"])
+                errors = summary["errors"]
+                expected = [e for e in errors if "drip.json: timed out after" in e["error"]]
+                failed |= made > args.urls or len(errors) != len(expected)
+                failed |= len(expected) != args.hostile
                 print(
                     f"pass {n}: scanned {summary['scanned']}, GETs {made} (floor {args.urls}), "
-                    f"errors {len(summary['errors'])}, resolve {resolve_times[-1]:.2f} s "
+                    f"errors {len(errors)} ({len(expected)} hostile), "
+                    f"resolve {resolve_times[-1]:.2f} s "
                     f"(sequential >= {args.urls * args.delay:.2f} s), pass {elapsed:.2f} s"
                 )
             print(f"GETs per URL over {args.passes} passes: {sorted(set(server.gets.values()))}")
     finally:
         sources.resolve_all = real_resolve  # type: ignore[assignment]
         server.shutdown()
+        dripper.shutdown()
     return 1 if failed else 0
 
 

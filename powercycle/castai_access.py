@@ -234,6 +234,11 @@ def _utc(text: Any) -> datetime | None:
 # --- the shared access -------------------------------------------------------------------------
 
 
+# The code of the CastAIError raised when no key is set and no secret exists: CAST AI is not
+# configured, and EKS clusters go to zero through their node groups instead.
+NOT_CONFIGURED = "CastAINotConfigured"
+
+
 class CastAIAccess:
     """The key, the client and the cluster listing of one pass.
 
@@ -316,7 +321,8 @@ class CastAIAccess:
             if code == "ResourceNotFoundException":
                 raise CastAIError(
                     f"CAST AI API key: no {where}; store {{{SECRET_KEY!r}: <key>}} there, "
-                    "or set CASTAI_SECRET_NAME or CASTAI_API_KEY"
+                    "or set CASTAI_SECRET_NAME or CASTAI_API_KEY",
+                    code=NOT_CONFIGURED,
                 ) from None
             if code in ("AccessDeniedException", "AccessDenied"):
                 raise CastAIError(

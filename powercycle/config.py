@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 DEFAULT_TAG = "ec2Powercycle"
 DEFAULT_EXCLUDE = "environment=p"
 DEFAULT_CASTAI_URL = "https://api.cast.ai"
-KINDS = ("ec2", "eks")
+KINDS = ("ec2", "eks", "asg")
 DEFAULT_SECRET_NAME = "CastAI-API"  # noqa: S105 - a secret's name, not a secret
 
 _TRUE = {"true", "1", "yes", "on"}

@@ -32,7 +32,8 @@ from . import aws, sources
 from .budget import Budget
 from .config import Config
 from .decide import StateTagError, decide, decide_manual, parse_state, parse_utc
-from .providers import DEFERRED, ActionError, ActRequest, Provider, all_providers
+from .owners import warn_owners
+from .providers import DEFERRED, NOTED, ActionError, ActRequest, Provider, all_providers
 from .schedule import Action, Schedule
 from .summary import Outcome, Summary
 
@@ -69,6 +70,7 @@ def run_pass(
     schedules = _resolve(config, candidates, budget)
     for outcome in candidates:
         _guarded(outcome, lambda o: _decide(config, o, schedules, now))
+    warn_owners(config, candidates, now, budget=budget, summary=summary)
     _act_and_record(config, outcomes, budget)
     _report(summary, outcomes)
     return summary
@@ -167,7 +169,7 @@ def _screen(config: Config, outcome: Outcome, now: datetime) -> bool:
 def _resolve(config: Config, candidates: Sequence[Outcome], budget: Budget) -> dict[str, object]:
     values = {o.resource.tags[config.tag] for o in candidates}
     try:
-        return dict(sources.resolve_all(values, config))
+        return dict(sources.resolve_all(values, config, budget=budget))
     except Exception:
         LOG.warning("powercycle: resolving schedules together failed; one by one now")
     # One value's failure must not be every value's: resolve each alone (the documents are
@@ -178,7 +180,7 @@ def _resolve(config: Config, candidates: Sequence[Outcome], budget: Budget) -> d
             resolved[value] = "pass budget spent before this schedule was resolved"
             continue
         try:
-            resolved.update(sources.resolve_all({value}, config))
+            resolved.update(sources.resolve_all({value}, config, budget=budget))
         except Exception as exc:
             resolved[value] = f"schedule not resolved: {describe(exc)}"
     return resolved
@@ -282,6 +284,8 @@ def _act(provider: Provider, action: Action, batch: list[Outcome], budget: Budge
             outcome.result = "done"
         elif error.code == DEFERRED:
             outcome.result = "deferred"
+        elif error.code == NOTED:
+            outcome.result, outcome.warning = "done", error.message
         else:
             _fail(outcome, "failed", f"{action} refused: {error}", keep_reason=True)
 

@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from . import engine
+from . import engine, metrics
 from .budget import Budget
 from .config import Config, ConfigError, parse_bool
+from .decide import Power
 from .notify import notify
 
 LOG = logging.getLogger("powercycle")
@@ -23,7 +24,7 @@ LOG = logging.getLogger("powercycle")
 _PAUSE = {"pause": "stop", "hibernate": "stop", "stop": "stop"}
 _RESUME = {"resume": "start", "start": "start"}
 # Manual payload key -> the kind of resource it names.
-MANUAL_KEYS = {"instanceIds": "ec2", "clusterNames": "eks"}
+MANUAL_KEYS = {"instanceIds": "ec2", "clusterNames": "eks", "autoScalingGroups": "asg"}
 # EventBridge's scheduled-event envelope: a scheduled pass.
 ENVELOPE_KEYS = frozenset(
     {"version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail"}
@@ -59,7 +60,7 @@ def run_event(
     if unknown:
         raise EventError(
             f"unknown payload key {unknown[0]!r}; expected some of "
-            f"{', '.join(sorted(PAYLOAD_KEYS))} (dry run: {{\"dryRun\": true}})"
+            f'{", ".join(sorted(PAYLOAD_KEYS))} (dry run: {{"dryRun": true}})'
         )
     # An event can ask for a dry run, never out of one: POWERCYCLE_DRY_RUN=true is a guard
     # that a test event with "dryRun": false does not lift.
@@ -75,16 +76,45 @@ def run_event(
         )
     else:
         if "action" in event:
-            raise EventError("action needs instanceIds or clusterNames")
+            raise EventError(f"action needs one of {', '.join(MANUAL_KEYS)}")
         summary = engine.run_pass(config, now, budget=budget)
     result = summary.to_dict()
     error = notify(config, result)
     if error:
         result["errors"].append({"id": "sns", "error": error})
-    LOG.info(
-        json.dumps({"summary": {k: result[k] for k in ("now", "dryRun", "scanned", "counts")}})
-    )
+    log_summary(summary, result, now=now, scheduled=not manual and not config.dry_run)
     return result
+
+
+def log_summary(
+    summary: engine.Summary, result: dict[str, Any], *, now: datetime, scheduled: bool
+) -> None:
+    """The summary log line, carrying the pass's metrics as CloudWatch EMF.
+
+    CloudWatch builds the metrics from the log itself (no API call): the totals on the
+    summary line, one more line per kind and region. `HoursOff` comes from scheduled live
+    passes only (resources left stopped x the 15-minute interval), so nothing counts twice.
+    """
+    result["fleet"] = metrics.fleet_counts(
+        (o.resource.kind, o.resource.region, _off_after(o))
+        for o in summary.outcomes
+        if o.resource.power is not None
+    )
+    interval = metrics.PASS_INTERVAL if scheduled else None
+    head = {k: result[k] for k in ("now", "dryRun", "scanned", "counts")}
+    LOG.info(
+        json.dumps({"summary": head, **metrics.emf_line(result, now=now, pass_interval=interval)})
+    )
+    for document in metrics.emf_breakdown(result, now=now, pass_interval=interval):
+        LOG.info(json.dumps(document))
+
+
+def _off_after(outcome: engine.Outcome) -> bool:
+    """Whether the resource is off at the end of the pass."""
+    if outcome.action == "stop" and outcome.result == "done":
+        return True
+    started = outcome.action == "start" and outcome.result == "done"
+    return outcome.resource.power is Power.STOPPED and not started
 
 
 def dry_run_asked(event: Mapping[str, Any]) -> bool:

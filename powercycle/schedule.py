@@ -50,9 +50,20 @@ from .document import ShapeError, check_shape, freeze, show, thaw
 Action = Literal["start", "stop"]
 
 KNOWN_KEYS = (
-    "start", "stop", "tz", "enforce", "hibernate", "skip", "maxRuntime", "resume", "fallbackTypes",
-)  # fmt: skip
+    "start",
+    "stop",
+    "tz",
+    "enforce",
+    "hibernate",
+    "skip",
+    "maxRuntime",
+    "resume",
+    "via",
+    "fallbackTypes",
+)
 RESUME_KEYS = ("instanceType", "spot")
+# EKS backends (`via`): CAST AI's hibernate/resume, or the managed node groups to zero.
+VIA = ("castai", "nodegroups")
 
 MAX_CRONS = 50
 MAX_SKIP = 500
@@ -103,6 +114,8 @@ class Schedule:
     skip: tuple[tuple[date, date], ...] = ()
     max_runtime: timedelta | None = None
     resume: ResumeOptions | None = None
+    # EKS: "castai" or "nodegroups"; None lets the EKS provider choose.
+    via: str | None = None
     # EC2: types to start on, in order, when the instance's own has no capacity.
     fallback_types: tuple[str, ...] = ()
 
@@ -249,6 +262,7 @@ def _parse_cached(frozen: object, default_tz: str) -> Schedule:
         skip=_skip(doc.get("skip")),
         max_runtime=_duration(doc.get("maxRuntime")),
         resume=_resume(doc.get("resume")),
+        via=_via(doc.get("via")),
         fallback_types=_fallback_types(doc.get("fallbackTypes")),
     )
     if not start and not stop and schedule.max_runtime is None:
@@ -359,6 +373,14 @@ def _duration(value: object) -> timedelta | None:
     if duration > MAX_RUNTIME:
         raise ScheduleError(f'"maxRuntime": {show(value)} is longer than 365 days')
     return duration
+
+
+def _via(value: object) -> str | None:
+    if value is None:
+        return None
+    if value not in VIA:
+        raise ScheduleError(f'"via" must be one of {", ".join(map(repr, VIA))}, got {show(value)}')
+    return str(value)
 
 
 def _resume(value: object) -> ResumeOptions | None:

@@ -11,77 +11,52 @@ A tag value is one of four forms, told apart exactly (by parsing, never by looki
 Cost. `resolve_all` gets every distinct tag value of a pass at once, groups them by
 source (the URL without its fragment, or bucket and key), fetches each source once, all
 in parallel, and only then are decisions made. A thousand instances sharing ten URLs
-cost ten GETs, whatever their `#name`s.
+cost ten GETs, whatever their `#name`s. The fetches share one window of 15 s (a child of
+the pass budget): `resolve_all` returns within it, whatever the servers do; a source not
+fetched in time is an error for the values using it.
 
-Safety. A tag value is written by whoever may tag an instance, and the Lambda runs with a
-role inside the account's network, so a URL is treated as untrusted input:
+Safety. URLs are fetched by the guarded client of `powercycle.http` (allowlist, address
+checks, pinned connections, redirects, the 15 s, the size cap; see there).
 
-* only `https` is fetched, unless the URL is under a prefix of `POWERCYCLE_URL_ALLOWLIST`;
-  when that list is set, only URLs under its prefixes are fetched at all;
-* a URL that is not allowlisted must not reach loopback, link-local (169.254.0.0/16, the
-  instance metadata address, fe80::/10), private, unspecified, multicast or reserved
-  addresses. The check is made where the socket is opened: the host name is resolved
-  once, every address it resolves to is checked, and the connection goes to one of those
-  checked addresses. There is no second lookup for a DNS-rebinding server to answer
-  differently, and a refused address is never connected to. TLS still verifies the
-  certificate against the host name;
-* redirects are followed by hand, at most `Limits.max_redirects` hops, each hop checked
-  by the same rules; proxies and `.netrc` from the environment are not used;
-* connect and read timeouts, an overall deadline per source, and a 256 KB body limit
-  (checked against Content-Length, then while streaming);
-* a URL may carry credentials (`user:password@`) or a signed query string: every log
-  field and error message shows it redacted (`***@`, `?X-Amz-Signature=***`).
+Limits. Every schedule document, inline or fetched, is read by `documents.load_document`:
+at most 64 KB inline and 256 KB fetched, nested at most 10 deep, no key twice in an object.
 
 Failures. A 404, a 5xx, a timeout, a body that is not JSON or is too big, a missing
-`#name`, a missing bucket or key, a refused URL: the value resolves to an error message
-naming the source and the cause, so every resource using it is reported and left alone.
-A failed source is never "no schedule". There is no in-run retry: the next run (15
+`#name`, a missing bucket or key, a refused URL, a document over a limit: the value
+resolves to a one-line error message naming the source and the cause, so every resource
+using it is reported and left alone. A failed source is never "no schedule". Nothing in
+`resolve_all` raises for a value's content. There is no in-run retry: the next run (15
 minutes later) fetches again, and a late run loses no event.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import re
-import socket
-import time
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
-from urllib.parse import SplitResult, unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
-import requests
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import (
-    ConnectTimeoutError,
-    DecodeError,
-    HTTPError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-)
-from urllib3.util import connection as urllib3_connection
-from urllib3.util import parse_url
-
-from . import aws
-from .schedule import KNOWN_KEYS, Schedule, ScheduleError, parse_schedule, parse_schedule_text
+from . import aws, http
+from .budget import Budget, monotonic
+from .documents import INLINE_MAX_BYTES, DocumentError, load_document
+from .http import DEFAULT_LIMITS, Limits, redact_url, scrub
+from .schedule import KNOWN_KEYS, Schedule, ScheduleError, parse_schedule
 
 if TYPE_CHECKING:
     from .config import Config
 
 LOG = logging.getLogger("powercycle.sources")
 
-MAX_BYTES = 256 * 1024
-ALLOWLIST_VAR = "POWERCYCLE_URL_ALLOWLIST"
-USER_AGENT = "powercycle (schedule fetch)"
 _NAMES_SHOWN = 10
-_CHUNK = 16 * 1024
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_ERROR_CHARS = 500
+# How much longer than the window resolve_all waits for a fetch that has not returned
+# (the fetch ends itself at the window's end; this is the backstop's slack).
+_GRACE_S = 1.0
 # Bodies that are clearly not a JSON document. Anything else (application/json,
 # text/plain as raw.githubusercontent.com serves it, binary/octet-stream as S3 does, no
 # Content-Type at all) is parsed, and the parse decides.
@@ -94,23 +69,6 @@ _NOT_JSON_PREFIXES = (
     "font/",
     "multipart/",
 )
-
-
-@dataclass(frozen=True)
-class Limits:
-    """How long and how much a fetch may take; tests shorten them."""
-
-    connect_timeout: float = 3.05
-    read_timeout: float = 5.0
-    # Per source, redirects and a slowly dripping body included (checked between reads,
-    # so a fetch ends at most one read timeout later).
-    total_timeout: float = 15.0
-    max_bytes: int = MAX_BYTES
-    max_redirects: int = 5
-    max_workers: int = 16
-
-
-DEFAULT_LIMITS = Limits()
 
 
 class SourceError(ScheduleError):
@@ -189,77 +147,68 @@ def describe_source(value: str) -> str:
     """How a tag value is named in logs and summaries: `inline`, or the redacted location."""
     try:
         location = locate(value)
-    except SourceError:
+    except Exception:  # a malformed value is named, never raised from here
         return "invalid"
     return "inline" if location is None else location.display
-
-
-def redact_url(url: str) -> str:
-    """The URL with credentials and query values hidden (names and fragment kept)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return _scrub(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rpartition("@")[2]
-    # Parameter names stay (they tell a presigned URL from a plain one); values, and
-    # items that are a bare value (`?TOKEN`), do not.
-    query = "&".join(
-        f"{name}=***" if sep else "***"
-        for name, sep, _ in (item.partition("=") for item in parts.query.split("&") if item)
-    )
-    return urlunsplit(SplitResult(parts.scheme, netloc, parts.path, query, parts.fragment))
-
-
-def _scrub(text: str) -> str:
-    """Redact anything URL-like inside free text (exception messages from libraries)."""
-    text = re.sub(r"//[^/\s@'\"]*@", "//***@", text)
-    return re.sub(r"([?&][^=&\s'\"#)]+)=[^&\s'\"#)]*", r"\1=***", text)
 
 
 # --- resolving a pass's values --------------------------------------------------------
 
 
 def resolve_all(
-    values: Iterable[str], config: Config, *, limits: Limits = DEFAULT_LIMITS
+    values: Iterable[str],
+    config: Config,
+    *,
+    budget: Budget | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> dict[str, Schedule | str]:
-    """Schedule, or the error message, for each distinct tag value.
+    """Schedule, or the error message (one line, secrets redacted), for each distinct value.
 
-    Every distinct source is fetched once, all in parallel, before anything is decided.
+    Every distinct source is fetched once, all in parallel, within one window of
+    `limits.total_timeout` (15 s) of `budget`, before anything is decided. Never raises
+    for a value's content: whatever goes wrong is that value's error.
     """
-    located: dict[str, Location | SourceError | None] = {}
+    located: dict[str, Location | ScheduleError | None] = {}
     for value in set(values):
         try:
             located[value] = locate(value)
-        except SourceError as exc:
+        except ScheduleError as exc:
             located[value] = exc
+        except Exception as exc:
+            located[value] = ScheduleError(_unexpected(exc))
     wanted = {loc.fetch_key: loc for loc in located.values() if isinstance(loc, Location)}
-    documents = _fetch_all(list(wanted.values()), config, limits)
+    documents = _fetch_all(list(wanted.values()), config, budget, limits)
 
     resolved: dict[str, Schedule | str] = {}
     for value, location in located.items():
         try:
             resolved[value] = _resolve(value, location, documents, config)
+        except SourceError as exc:
+            resolved[value] = _one_line(str(exc))
         except ScheduleError as exc:
-            resolved[value] = str(exc) if isinstance(exc, SourceError) else f"bad schedule: {exc}"
+            resolved[value] = _one_line(f"bad schedule: {exc}")
+        except Exception as exc:
+            where = location.display if isinstance(location, Location) else "bad schedule"
+            resolved[value] = _one_line(f"{where}: {_unexpected(exc)}")
     return resolved
 
 
-def resolve(value: str, config: Config, *, limits: Limits = DEFAULT_LIMITS) -> Schedule:
+def resolve(
+    value: str, config: Config, *, budget: Budget | None = None, limits: Limits = DEFAULT_LIMITS
+) -> Schedule:
     """One value's schedule (for `powercycle check`); ScheduleError names what is wrong."""
     location = locate(value)
-    documents = _fetch_all([location], config, limits) if location else {}
+    documents = _fetch_all([location], config, budget, limits) if location else {}
     return _resolve(value, location, documents, config)
 
 
 def _resolve(
     value: str,
-    location: Location | SourceError | None,
+    location: Location | ScheduleError | None,
     documents: Mapping[str, object],
     config: Config,
 ) -> Schedule:
-    if isinstance(location, SourceError):
+    if isinstance(location, ScheduleError):
         raise location
     if location is None:
         return _parse_inline(value, config)
@@ -271,15 +220,16 @@ def _resolve(
 
 def _parse_inline(value: str, config: Config) -> Schedule:
     text = value.strip()
-    if not text.startswith(("{", "[", '"')):
-        try:
-            json.loads(text)
-        except ValueError:
+    try:
+        document = load_document(text, limit=INLINE_MAX_BYTES)
+    except DocumentError as exc:
+        if not text.startswith(("{", "[", '"')) and str(exc).startswith("not valid JSON"):
             shown = text if len(text) <= 60 else text[:57] + "..."
             raise ScheduleError(
-                f"not JSON and not an https:// or s3:// location: {_scrub(shown)!r}"
+                f"not JSON and not an https:// or s3:// location: {scrub(shown)!r}"
             ) from None
-    return parse_schedule_text(text, default_tz=config.default_tz)
+        raise ScheduleError(str(exc)) from None
+    return parse_schedule(document, default_tz=config.default_tz)
 
 
 def _select(document: object, location: Location, default_tz: str) -> Schedule:
@@ -336,10 +286,13 @@ def _json_kind(value: object) -> str:
 # --- fetching -------------------------------------------------------------------------
 
 
-def _fetch_all(locations: Sequence[Location], config: Config, limits: Limits) -> dict[str, object]:
+def _fetch_all(
+    locations: Sequence[Location], config: Config, budget: Budget | None, limits: Limits
+) -> dict[str, object]:
     """fetch_key -> parsed JSON document, or the SourceError saying why there is none."""
     if not locations:
         return {}
+    window = (budget or Budget.unlimited()).child(limits.total_timeout)
     s3: Any = None
     s3_error: SourceError | None = None
     if any(loc.kind == "s3" for loc in locations):
@@ -347,343 +300,86 @@ def _fetch_all(locations: Sequence[Location], config: Config, limits: Limits) ->
         # bucket to its own region.
         try:
             s3 = aws.client("s3", config.regions[0] if config.regions else "us-east-1")
-        except aws.AWS_ERRORS as exc:
+        except Exception as exc:
             s3_error = SourceError(f"no S3 client: {aws.describe_error(exc)}")
 
     def fetch(location: Location) -> object:
-        started = time.monotonic()
+        started = monotonic()
         try:
             if location.kind == "url":
-                document = _fetch_url(location.fetch_key, config.url_allowlist, limits)
+                body = http.get(
+                    location.fetch_key,
+                    allowlist=config.url_allowlist,
+                    budget=window,
+                    limits=limits,
+                    refuse_media=_NOT_JSON_PREFIXES,
+                )
             elif s3_error is not None:
                 raise s3_error
             else:
-                document = _fetch_s3(s3, location, limits)
-        except SourceError as exc:
-            document = exc
-        except Exception as exc:  # a bug or an unforeseen library error: one source only
-            document = SourceError(f"unexpected {type(exc).__name__}: {_scrub(str(exc))}")
-        LOG.debug(
-            json.dumps(
-                {
-                    "source": redact_url(location.fetch_key),
-                    "fetched": not isinstance(document, SourceError),
-                    "ms": round((time.monotonic() - started) * 1000),
-                    **({"error": str(document)} if isinstance(document, SourceError) else {}),
-                }
-            )
-        )
+                body = _read_s3(s3, location, window, limits)
+            document: object = load_document(body, limit=limits.max_bytes)
+        except (http.FetchError, DocumentError, ScheduleError) as exc:
+            document = SourceError(_one_line(str(exc)))
+        except Exception as exc:
+            document = SourceError(_unexpected(exc))
+        _log(location, document, started)
         return document
 
     workers = max(1, min(limits.max_workers, len(locations)))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="powercycle-source") as pool:
-        results = list(pool.map(fetch, locations))
-    return {loc.fetch_key: doc for loc, doc in zip(locations, results, strict=True)}
-
-
-def _parse_json(body: bytes) -> object:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="powercycle-source")
     try:
-        return json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise SourceError(f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
-    except UnicodeDecodeError:
-        raise SourceError("not JSON (not UTF-8 text)") from None
-    except RecursionError:
-        raise SourceError("not JSON (nested too deeply)") from None
+        futures: list[Future[object]] = [pool.submit(fetch, loc) for loc in locations]
+        # The backstop: each fetch ends itself within the window; whatever has not
+        # returned by then (plus a little) is reported as timed out and left behind.
+        wait_for(futures, timeout=window.remaining() + _GRACE_S)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    late = SourceError(f"timed out after {window.seconds:.3g}s")
+    return {
+        loc.fetch_key: future.result() if future.done() and not future.cancelled() else late
+        for loc, future in zip(locations, futures, strict=True)
+    }
 
 
-def _fetch_s3(client: Any, location: Location, limits: Limits) -> object:
+def _read_s3(client: Any, location: Location, window: Budget, limits: Limits) -> bytes:
+    if window.expired():
+        raise SourceError(f"timed out after {window.seconds:.3g}s")
     try:
         answer = client.get_object(Bucket=location.bucket, Key=location.key)
         body = answer["Body"]
         try:
             declared = int(answer.get("ContentLength") or 0)
             if declared > limits.max_bytes:
-                raise SourceError(_too_big(limits, declared))
+                raise SourceError(
+                    f"too big: {declared} bytes declared, the limit is {limits.max_bytes}"
+                )
             data: bytes = body.read(limits.max_bytes + 1)
         finally:
             body.close()
     except aws.AWS_ERRORS as exc:
         raise SourceError(aws.describe_error(exc)) from None
-    if len(data) > limits.max_bytes:
-        raise SourceError(_too_big(limits))
-    return _parse_json(data)
+    return data  # load_document refuses it if it is over the limit
 
 
-def _too_big(limits: Limits, declared: int | None = None) -> str:
-    if declared is not None:
-        return f"too big: {declared} bytes declared, the limit is {limits.max_bytes}"
-    return f"too big: more than {limits.max_bytes} bytes"
-
-
-def is_allowlisted(url: str, allowlist: Sequence[str]) -> bool:
-    """Whether `url` is under one of the prefixes (scheme, host and port equal, path prefix).
-
-    Compared on parsed, normalised URLs: `https://example.com` does not admit
-    `https://example.com.evil.net/`, and `/schedules/../secret` is `/secret`.
-    """
-    target = _canonical(url)
-    if target is None:
-        return False
-    for prefix in allowlist:
-        allowed = _canonical(prefix)
-        if allowed and allowed[:3] == target[:3] and target[3].startswith(allowed[3]):
-            return True
-    return False
-
-
-def _canonical(url: str) -> tuple[str, str, int, str] | None:
-    try:
-        parsed = parse_url(url)
-    except ValueError:
-        return None
-    scheme = (parsed.scheme or "").lower()
-    if scheme not in ("http", "https") or not parsed.host:
-        return None
-    path = parsed.path or "/"
-    if re.search(r"%(2e|2f|5c)", path, re.IGNORECASE):
-        return None  # encoded dots or slashes could climb out of a prefix on the server
-    port = parsed.port or (443 if scheme == "https" else 80)
-    return scheme, parsed.host.lower().rstrip("."), port, path
-
-
-def _fetch_url(url: str, allowlist: Sequence[str], limits: Limits) -> object:
-    deadline = time.monotonic() + limits.total_timeout
-    current = url
-    for hop in range(limits.max_redirects + 1):
-        via = f"redirected to {redact_url(current)}: " if hop else ""
-        if time.monotonic() > deadline:
-            raise SourceError(f"{via}timed out after {limits.total_timeout:g}s")
-        with requests.Session() as session:
-            session.trust_env = False  # no proxy, no .netrc from the environment
-            try:
-                request = session.prepare_request(
-                    requests.Request(
-                        "GET",
-                        current,
-                        headers={"Accept": "application/json", "User-Agent": USER_AGENT},
-                    )
-                )
-            except (requests.RequestException, ValueError) as exc:
-                raise SourceError(f"{via}not a valid URL ({type(exc).__name__})") from None
-            target = request.url or current
-            allowlisted = _check_url(target, allowlist, via)
-            if not allowlisted:
-                guarded = _GuardedAdapter()
-                session.mount("https://", guarded)
-                session.mount("http://", guarded)
-            try:
-                response = session.send(
-                    request,
-                    stream=True,
-                    allow_redirects=False,
-                    timeout=(limits.connect_timeout, limits.read_timeout),
-                )
-            except _Refused as exc:
-                raise SourceError(f"{via}refused: {exc}") from None
-            except requests.RequestException as exc:
-                raise SourceError(via + _describe_request_error(exc, limits)) from None
-            with response:
-                location = response.headers.get("Location")
-                if response.status_code in _REDIRECTS and location:
-                    current = urlunsplit(urlsplit(urljoin(target, location))._replace(fragment=""))
-                    continue
-                try:
-                    return _read_json(response, limits, deadline)
-                except SourceError as exc:
-                    raise SourceError(f"{via}{exc}") from None
-    raise SourceError(f"more than {limits.max_redirects} redirects")
-
-
-def _check_url(url: str, allowlist: Sequence[str], via: str) -> bool:
-    """Scheme and allowlist rules; True when the URL is allowlisted (no address check)."""
-    if allowlist:
-        if not is_allowlisted(url, allowlist):
-            raise SourceError(f"{via}refused: not under any {ALLOWLIST_VAR} prefix")
-        return True
-    if urlsplit(url).scheme.lower() != "https":
-        raise SourceError(
-            f"{via}refused: only https:// URLs are fetched "
-            f"(http:// only under a {ALLOWLIST_VAR} prefix)"
+def _log(location: Location, document: object, started: float) -> None:
+    failed = isinstance(document, SourceError)
+    LOG.debug(
+        json.dumps(
+            {
+                "source": redact_url(location.fetch_key),
+                "fetched": not failed,
+                "ms": round((monotonic() - started) * 1000),
+                **({"error": str(document)} if failed else {}),
+            }
         )
-    return False
-
-
-def _read_json(response: requests.Response, limits: Limits, deadline: float) -> object:
-    if response.status_code != 200:
-        reason = _scrub((response.reason or "")[:60])
-        raise SourceError(f"HTTP {response.status_code} {reason}".rstrip())
-    media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    if media.startswith(_NOT_JSON_PREFIXES) or media.endswith(("/xml", "+xml")):
-        raise SourceError(f"not JSON: Content-Type is {media[:60]}")
-    declared = response.headers.get("Content-Length", "").strip()
-    if declared.isdigit() and int(declared) > limits.max_bytes:
-        raise SourceError(_too_big(limits, int(declared)))
-    raw = response.raw
-    # read1 returns after one socket read, so the deadline is checked between reads even
-    # when a server drips its body (urllib3 >= 2.3; older ones read whole chunks).
-    read = getattr(raw, "read1", None) or raw.read
-    body = bytearray()
-    try:
-        while True:
-            if time.monotonic() > deadline:
-                raise SourceError(f"timed out after {limits.total_timeout:g}s reading the body")
-            chunk = read(_CHUNK, decode_content=True)
-            if not chunk:
-                break
-            body += chunk
-            if len(body) > limits.max_bytes:
-                raise SourceError(_too_big(limits))
-    except ReadTimeoutError:
-        raise SourceError(f"timed out: no data for {limits.read_timeout:g}s") from None
-    except DecodeError:
-        raise SourceError("body could not be decoded (Content-Encoding)") from None
-    except (ProtocolError, HTTPError, OSError) as exc:
-        raise SourceError(f"connection broken while reading: {_root_cause(exc)}") from None
-    return _parse_json(bytes(body))
-
-
-def _describe_request_error(exc: requests.RequestException, limits: Limits) -> str:
-    # requests' own messages quote the URL with its query string: never pass them on raw.
-    if isinstance(exc, requests.ConnectTimeout):
-        return f"timed out: no connection within {limits.connect_timeout:g}s"
-    if isinstance(exc, requests.ReadTimeout):
-        return f"timed out: no answer within {limits.read_timeout:g}s"
-    if isinstance(exc, requests.exceptions.SSLError):
-        return f"TLS error: {_root_cause(exc)}"
-    if isinstance(exc, requests.ConnectionError):
-        return f"connection failed: {_root_cause(exc)}"
-    return f"request failed: {type(exc).__name__}"
-
-
-def _root_cause(exc: BaseException) -> str:
-    """The innermost reason of a wrapped error (requests -> urllib3 -> socket), without URLs."""
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain and len(chain) < 10:
-        if isinstance(current, OSError) and current.strerror:
-            return current.strerror  # "Connection refused", "Network is unreachable"
-        chain.append(current)
-        current = _wrapped(current)
-    text = str(chain[-1])
-    # urllib3 prefixes "<HTTPSConnection(host=..., port=...)>: "; the cause follows.
-    text = text.rpartition(">: ")[2]
-    return _scrub(text)[:200] or type(chain[-1]).__name__
-
-
-def _wrapped(exc: BaseException) -> BaseException | None:
-    """The exception `exc` wraps: urllib3's `reason`, requests' first argument, or the cause."""
-    first = exc.args[0] if exc.args else None
-    for candidate in (getattr(exc, "reason", None), first, exc.__cause__, exc.__context__):
-        if isinstance(candidate, BaseException):
-            return candidate
-    return None
-
-
-# --- the connection guard -------------------------------------------------------------
-
-
-class _Refused(Exception):  # an internal signal, turned into a SourceError
-    """A URL's host resolved to an address that must not be reached."""
-
-
-def refusal(address: str) -> str | None:
-    """Why an IP address must not be fetched from without an allowlist, or None."""
-    ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(
-        address.split("%", 1)[0]
     )
-    if isinstance(ip, ipaddress.IPv6Address):
-        # An IPv4 address wrapped in IPv6 reaches the IPv4 host: judge that one.
-        embedded = ip.ipv4_mapped or ip.sixtofour
-        if embedded is None and ip in _NAT64:
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-        if embedded is not None:
-            ip = embedded
-    checks = (
-        ("unspecified", ip.is_unspecified),
-        ("loopback", ip.is_loopback),
-        ("link-local", ip.is_link_local),
-        ("multicast", ip.is_multicast),
-        ("reserved", ip.is_reserved),
-        ("private", ip.is_private),
-        ("non-public", not ip.is_global),
-    )
-    return next((what for what, hit in checks if hit), None)
 
 
-_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+def _unexpected(exc: BaseException) -> str:
+    return f"unexpected {type(exc).__name__}: {scrub(_one_line(str(exc)))[:200]}"
 
 
-def checked_addresses(host: str, port: int) -> list[tuple[Any, ...]]:
-    """getaddrinfo(host) with every address checked; _Refused if any may not be reached."""
-    host = host.strip("[]")
-    try:
-        infos = socket.getaddrinfo(
-            host, port, urllib3_connection.allowed_gai_family(), socket.SOCK_STREAM
-        )
-    except socket.gaierror as exc:
-        raise _Refused(f"host {host} not found ({exc.strerror})") from None
-    for *_, sockaddr in infos:
-        address = str(sockaddr[0])
-        why = refusal(address)
-        if why is not None:
-            shown = host if host == address else f"{host} resolves to {address}, which"
-            raise _Refused(
-                f"{shown} is a {why} address; such hosts are fetched only under a "
-                f"{ALLOWLIST_VAR} prefix"
-            )
-    return infos
-
-
-def _connect_checked(conn: HTTPConnection) -> socket.socket:
-    """Resolve once, check every address, connect only to a checked one.
-
-    Stands in for urllib3's `_new_conn`, which would resolve the name again inside
-    `create_connection`; TLS still uses the host name for SNI and certificate checks.
-    """
-    infos = checked_addresses(conn.host, conn.port)
-    error: OSError | None = None
-    for *_, sockaddr in infos:
-        try:
-            return urllib3_connection.create_connection(
-                (str(sockaddr[0]), conn.port),
-                conn.timeout,
-                source_address=conn.source_address,
-                socket_options=conn.socket_options,
-            )
-        except TimeoutError as exc:
-            raise ConnectTimeoutError(conn, f"connection to {conn.host} timed out") from exc
-        except OSError as exc:
-            error = exc  # e.g. no route for IPv6: try the next address
-    raise NewConnectionError(conn, f"Failed to establish a new connection: {error}") from error
-
-
-class _GuardedHTTPConnection(HTTPConnection):
-    def _new_conn(self) -> socket.socket:
-        return _connect_checked(self)
-
-
-class _GuardedHTTPSConnection(HTTPSConnection):
-    def _new_conn(self) -> socket.socket:
-        return _connect_checked(self)
-
-
-class _GuardedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _GuardedHTTPConnection
-
-
-class _GuardedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _GuardedHTTPSConnection
-
-
-class _GuardedAdapter(HTTPAdapter):
-    """requests' adapter, with connections that refuse non-public addresses."""
-
-    def init_poolmanager(
-        self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any
-    ) -> None:
-        super().init_poolmanager(connections, maxsize, block, **pool_kwargs)
-        self.poolmanager.pool_classes_by_scheme = {
-            "http": _GuardedHTTPPool,
-            "https": _GuardedHTTPSPool,
-        }
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _ERROR_CHARS else text[: _ERROR_CHARS - 3] + "..."

@@ -8,6 +8,7 @@ PyPI) and reused. Everything AWS is a moto server on 127.0.0.1 in its own proces
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import re
 import shutil
@@ -631,6 +632,7 @@ def test_every_setting_is_a_parameter_the_code_reads(template: dict[str, Any]) -
         "CASTAI_SECRET_NAME",
         "CASTAI_RESUME_INSTANCE_TYPE",
         "POWERCYCLE_SNS_TOPIC_ARN",
+        "POWERCYCLE_NOTICE_MINUTES",
     }
     assert set(variables) == expected
     source = "".join(p.read_text() for p in (REPO / "powercycle").rglob("*.py"))
@@ -673,17 +675,39 @@ def test_role_writes_only_powercycle_tags(template: dict[str, Any]) -> None:
 def test_role_gets_ec2_and_eks_rights_only_for_the_kinds_it_manages(
     template: dict[str, Any],
 ) -> None:
-    """POWERCYCLE_KINDS=ec2 leaves out EKS and the secret; =eks leaves out EC2."""
+    """POWERCYCLE_KINDS=ec2 leaves out EKS and the secret; =eks leaves out EC2; the Auto
+    Scaling rights come only with asg."""
     conditional = {
         unless(p)["PolicyName"]: p["Fn::If"][0]
         for p in template["Resources"]["Role"]["Properties"]["Policies"]
         if "Fn::If" in p
     }
-    assert conditional == {"ec2-instances": "ManagesEc2", "eks-clusters": "ManagesEks"}
+    assert conditional == {
+        "ec2-instances": "ManagesEc2",
+        "eks-clusters": "ManagesEks",
+        "auto-scaling-groups": "ManagesAsg",
+    }
     conditions = template["Conditions"]
-    assert conditions["ManagesEc2"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "Kinds"}, "eks"]}]}
-    assert conditions["ManagesEks"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "Kinds"}, "ec2"]}]}
-    assert template["Parameters"]["Kinds"]["AllowedValues"] == ["ec2,eks", "ec2", "eks"]
+    kinds = template["Parameters"]["Kinds"]
+    assert kinds["Default"] == "ec2,eks,asg"
+
+    def holds(condition: str, value: str) -> bool:
+        # Fn::Not [Fn::Equals [Fn::Join ["", Fn::Split [name, Kinds]], Kinds]]
+        (equals,) = conditions[condition]["Fn::Not"]
+        join, ref = equals["Fn::Equals"]
+        assert ref == {"Ref": "Kinds"} and join["Fn::Join"][0] == ""
+        name, split_ref = join["Fn::Join"][1]["Fn::Split"]
+        assert split_ref == {"Ref": "Kinds"}
+        return "".join(value.split(name)) != value
+
+    names = ("ec2", "eks", "asg")
+    values = [",".join(c) for n in (1, 2, 3) for c in itertools.permutations(names, n)]
+    for value in values:
+        assert re.fullmatch(kinds["AllowedPattern"], value), value
+        for name in names:
+            assert holds(f"Manages{name.capitalize()}", value) is (name in value.split(","))
+    for bad in ("", "ec2,", "EC2", "ec2;eks", "all", "ec2,eks,asg,ec2"):
+        assert not re.fullmatch(kinds["AllowedPattern"], bad), bad
     assert {s["Sid"] for s in policies(template)["eks-clusters"]} >= {"ReadCastAiKey"}
 
 
@@ -695,7 +719,11 @@ def test_role_grants_nothing_broad(template: dict[str, Any]) -> None:
         )
         assert not [a for a in actions if "*" in a], sid
         if statement["Resource"] == "*":
-            assert actions in (["ec2:DescribeInstances"], ["eks:ListClusters"]), sid
+            assert actions in (
+                ["ec2:DescribeInstances"],
+                ["eks:ListClusters"],
+                ["autoscaling:DescribeAutoScalingGroups"],
+            ), sid
     secret = statements(template)["ReadCastAiKey"]
     assert re.search(r"secret:\$\{CastAiSecretName\}-\?{6}$", secret["Resource"]["Fn::Sub"])
 

@@ -192,16 +192,16 @@ def test_scheduled_event_runs_a_pass(ec2: Any, caplog: pytest.LogCaptureFixture)
     summaries = [
         json.loads(r.getMessage()) for r in caplog.records if '"summary"' in r.getMessage()
     ]
-    assert summaries == [
-        {
-            "summary": {
-                "now": "2026-11-23T18:00:00Z",
-                "dryRun": False,
-                "scanned": 1,
-                "counts": {"done": 1},
-            }
-        }
-    ]
+    (line,) = summaries
+    assert line["summary"] == {
+        "now": "2026-11-23T18:00:00Z",
+        "dryRun": False,
+        "scanned": 1,
+        "counts": {"done": 1},
+    }
+    # The same line carries the pass's metrics (CloudWatch EMF; see test_metrics.py).
+    assert line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "powercycle"
+    assert (line["Scanned"], line["Stopped"], line["Failed"]) == (1, 1, 0)
 
 
 def test_empty_event_and_none_run_a_pass(ec2: Any) -> None:

@@ -1,13 +1,13 @@
 """Resource kinds behind one small interface.
 
 The engine sees only `Provider`: discover resources, act on a batch, record state tags.
-Adding a kind is adding a module and one line in `all_providers`; the engine never asks
+Adding a kind is adding a module and one line in `REGISTRY`; the engine never asks
 which kind it holds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 # The code of an ActionError for a resource the provider did not reach before the pass
 # budget ran out: the engine reports it as `deferred` and records nothing.
 DEFERRED = "Deferred"
+# The code of an ActionError for an action that was accepted with something to report (a
+# node group deleted since the stop, so not restored): the engine reports it as `done` with
+# the message as its warning.
+NOTED = "Noted"
 
 
 @dataclass(frozen=True)
@@ -89,14 +93,40 @@ class Provider(Protocol):
         ...
 
 
+# kind -> its providers for a pass: `(config, regions, *, budget) -> [Provider, ...]`.
+Factory = Callable[..., list[Provider]]
+
+
+def _ec2(config: Config, regions: Sequence[str], *, budget: Budget | None = None) -> list[Provider]:
+    from . import ec2
+
+    return ec2.providers(config, regions, budget=budget)
+
+
+def _eks(config: Config, regions: Sequence[str], *, budget: Budget | None = None) -> list[Provider]:
+    from . import eks
+
+    return eks.providers(config, regions, budget=budget)
+
+
+def _asg(config: Config, regions: Sequence[str], *, budget: Budget | None = None) -> list[Provider]:
+    from . import asg
+
+    return asg.providers(config, regions, budget=budget)
+
+
+# The registry: adding a kind is adding a module and one line here (and its name to
+# config.KINDS). Modules are imported on first use: a pass imports only its kinds.
+REGISTRY: dict[str, Factory] = {"ec2": _ec2, "eks": _eks, "asg": _asg}
+
+
 def all_providers(
     config: Config, regions: Sequence[str], *, budget: Budget | None = None
 ) -> list[Provider]:
-    from . import ec2, eks
-
-    providers: list[Provider] = []
-    if "ec2" in config.kinds:
-        providers.extend(ec2.providers(config, regions, budget=budget))
-    if "eks" in config.kinds:
-        providers.extend(eks.providers(config, regions, budget=budget))
-    return providers
+    """Every provider of the kinds `config.kinds` names, in registry order."""
+    return [
+        provider
+        for kind, factory in REGISTRY.items()
+        if kind in config.kinds
+        for provider in factory(config, regions, budget=budget)
+    ]

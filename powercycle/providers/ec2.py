@@ -4,6 +4,13 @@ Costs: one paginated `DescribeInstances` with server-side filters, one
 `StartInstances`/`StopInstances` per batch of at most 50 ids, one `CreateTags` per group
 of instances sharing a tag value.
 
+Auto Scaling group members (tag `aws:autoscaling:groupName`) are never stopped one by one
+(the group would replace them). When their group carries the schedule tag too, the group
+is the unit (kind `asg`) and its members are not resources of this kind; the members of
+other groups are reported as skipped, `autoscaling-group`. That costs one
+`DescribeAutoScalingGroups` per 50 groups seen, and nothing when no tagged instance is in
+a group.
+
 A refused batch: throttling, capacity and service errors say nothing about any one id, so
 the batch is retried as a whole (at most `action_retries` more times, capped back-off
 bounded by the pass budget) and then failed as a whole; halving it would multiply the calls
@@ -128,8 +135,31 @@ class Ec2Provider:
     # --- discovery ---------------------------------------------------------------
 
     def discover(self, tag: str) -> Iterator[Resource]:
-        yield from self._describe([{"Name": "tag-key", "Values": [tag]}], check=True)
+        members: list[Resource] = []
+        for resource in self._describe([{"Name": "tag-key", "Values": [tag]}], check=True):
+            if ASG_TAG in resource.tags:
+                members.append(resource)
+            else:
+                yield resource
         self._remove_done_tags()
+        if not members:
+            return  # no Auto Scaling call at all
+        scheduled = self._scheduled_groups({r.tags[ASG_TAG] for r in members}, tag)
+        # A member of a scheduled group is the group's (kind asg), not an instance to skip.
+        yield from (r for r in members if r.tags[ASG_TAG] not in scheduled)
+
+    def _scheduled_groups(self, names: set[str], tag: str) -> set[str]:
+        """The groups among `names` that kind `asg` schedules (one describe call per 50)."""
+        if "asg" not in self._config.kinds:
+            return set()
+        from . import asg
+
+        try:
+            client = aws.client("autoscaling", self.region, credentials=self._credentials)
+            return asg.scheduled_groups(client, sorted(names), tag)
+        except Exception as exc:  # then every member is skipped, as before: nothing is lost
+            LOG.warning("powercycle: %s: Auto Scaling groups not read: %s", self, exc)
+            return set()
 
     def lookup(self, refs: Sequence[str]) -> dict[str, Resource]:
         if not refs:

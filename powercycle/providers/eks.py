@@ -1,4 +1,11 @@
-"""EKS clusters, hibernated and resumed through CAST AI.
+"""EKS clusters, hibernated and resumed through CAST AI, or their managed node groups
+taken to zero and back (`nodegroups.py`).
+
+The backend of a tagged cluster is the schedule's `via` ("castai" or "nodegroups"), read
+from the tag when it holds the schedule inline; otherwise `castai` when CAST AI is
+configured (`CASTAI_API_KEY`, or the secret exists) and knows the cluster, else
+`nodegroups`. (A `via` in a schedule *document* is not known at discovery: when it names the
+other backend, the action is refused with an error saying to put `via` in the tag.)
 
 EKS lists the clusters and keeps their tags; CAST AI says whether a cluster is running and
 does the work: stop = hibernate, start = resume on the schedule's `resume.instanceType` or
@@ -26,6 +33,7 @@ from .. import aws
 from ..budget import Budget
 from ..castai import DEFERRED, CastAIClient, CastAIError, Cluster, Listing
 from ..castai_access import (
+    NOT_CONFIGURED,
     OPERATION_TAG,
     CastAIAccess,
     OperationCheck,
@@ -35,8 +43,9 @@ from ..castai_access import (
     payload_matches,
 )
 from ..decide import Power, parse_state
-from ..schedule import Action
-from . import ActionError, ActRequest, Provider, Resource
+from ..schedule import Action, parse_schedule_text
+from ..sources import locate
+from . import ActionError, ActRequest, Provider, Resource, nodegroups
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -95,6 +104,8 @@ class EksProvider:
         self._budget = castai.budget
         self._clients: dict[str, Any] = {region: client} if client is not None else {}
         self._targets: dict[str, _Target] = {}
+        # Clusters going to zero through their node groups, as read in this pass.
+        self._groups: dict[str, nodegroups.Groups] = {}
         # Clusters whose failed operation is still in their tag: cleared once the event is
         # recorded (or replaced by the operation of a new accepted action).
         self._failed_operations: set[str] = set()
@@ -126,16 +137,16 @@ class EksProvider:
         tagged = [d for d in described if isinstance(d, dict) and tag in (d.get("tags") or {})]
         if not tagged:
             return resources  # no CAST AI call, no secret read
-        listing: Listing | None = None
-        listing_error: str | None = None
-        if any(not self._config.excluded_by(c.get("tags") or {}) for c in tagged):
-            try:
-                listing = self._castai.listing()
-            except CastAIError as exc:
-                listing_error = str(exc)
+        listing: Listing | CastAIError | None = None
+        if any(
+            not self._config.excluded_by(c.get("tags") or {})
+            and self._via(c.get("tags") or {}) != "nodegroups"
+            for c in tagged
+        ):
+            listing = self._listing()
         resources += self._each(
             tagged,
-            lambda c: self._discovered(c, listing, listing_error),
+            lambda c: self._discovered(c, listing),
             lambda c: self._error(
                 str(c.get("name")), c.get("tags") or {}, "deferred: pass budget spent"
             ),
@@ -151,9 +162,40 @@ class EksProvider:
             return self._error(name, {}, f"DescribeCluster failed: {aws.describe_error(exc)}")
         return cluster
 
-    def _discovered(
-        self, cluster: Mapping[str, Any], listing: Listing | None, listing_error: str | None
-    ) -> Resource:
+    def _listing(self) -> Listing | CastAIError:
+        try:
+            return self._castai.listing()
+        except CastAIError as exc:
+            return exc
+
+    def _via(self, tags: Mapping[str, str]) -> str | None:
+        """`via` of a schedule held inline in the tag (None: not set, or not inline)."""
+        value = tags.get(self._config.tag, "")
+        try:
+            if locate(value) is None:
+                return parse_schedule_text(value, default_tz=self._config.default_tz).via
+        except Exception:
+            return None  # the engine reports the bad schedule
+        return None
+
+    def _backend(self, name: str, arn: str, tags: Mapping[str, str], listing: object) -> str:
+        """The schedule's `via`, else castai when CAST AI is configured and knows it."""
+        via = self._via(tags)
+        if via is not None:
+            return via
+        if isinstance(listing, CastAIError):
+            # Not configured: node groups. CAST AI unreachable: its error (fail safe).
+            return "nodegroups" if listing.code == NOT_CONFIGURED else "castai"
+        if isinstance(listing, Listing):
+            account = _arn_account(arn)
+            known = any(
+                c.cluster_name == name and c.region == self.region and c.account_id == account
+                for c in listing.clusters
+            )
+            return "castai" if known or listing.bad_naming(name) else "nodegroups"
+        return "castai"
+
+    def _discovered(self, cluster: Mapping[str, Any], listing: object) -> Resource:
         """One tagged cluster as a Resource; anything unexpected is its error alone."""
         name = str(cluster.get("name"))
         tags: dict[str, str] = {}
@@ -164,8 +206,20 @@ class EksProvider:
             if excluded:
                 # The engine skips it for the exclusion; CAST AI was not asked about it.
                 return self._error(name, tags, f"not looked up in CAST AI: excluded by {excluded}")
-            if listing is None:
-                return self._error(name, tags, listing_error or "CAST AI not asked")
+            if self._backend(name, arn, tags, listing) == "nodegroups":
+                found = self._by_nodegroups(name, arn, tags, region=self.region)
+                if found.error and listing is not None and self._via(tags) is None:
+                    # Neither CAST AI nor node groups can take it: say why for both.
+                    why = str(listing)
+                    if isinstance(listing, Listing):
+                        account = _arn_account(arn)
+                        match = match_eks(listing, name=name, region=self.region, account=account)
+                        why = str(match.error)
+                    error = f"{why}; and through node groups: {found.error}"
+                    return self._error(name, tags, error)
+                return found
+            if not isinstance(listing, Listing):
+                return self._error(name, tags, str(listing or "CAST AI not asked"))
             match = match_eks(listing, name=name, region=self.region, account=_arn_account(arn))
             if match.cluster is None:
                 return self._error(name, tags, match.error or "unknown to CAST AI")
@@ -221,6 +275,31 @@ class EksProvider:
             unhandled=check.failed,
         )
 
+    def _by_nodegroups(
+        self, name: str, arn: str, tags: Mapping[str, str], *, region: str
+    ) -> Resource:
+        try:
+            groups = nodegroups.read(self._eks(region), name, arn, tags, budget=self._budget)
+        except nodegroups.NodeGroupError as exc:
+            return self._error(name, tags, str(exc), region=region)
+        except aws.AWS_ERRORS as exc:
+            return self._error(name, tags, f"node groups: {aws.describe_error(exc)}", region=region)
+        try:
+            state = parse_state(tags.get(self._config.state_tag))
+        except Exception:
+            state = None  # the engine reports the bad tag
+        power = nodegroups.power(groups, state.action if state else None)
+        self._groups[name] = groups
+        self._targets[name] = _Target("", arn)
+        return Resource(
+            kind=KIND,
+            id=name,
+            region=region,
+            tags=tags,
+            power=power,
+            running_since=self._started(tags, None) if power is Power.RUNNING else None,
+        )
+
     def _started(self, tags: Mapping[str, str], observed: datetime | None) -> datetime | None:
         """When it last started: the start recorded in the state tag, or one observed
         (a resume operation seen finished), whichever is later (`maxRuntime` counts from it).
@@ -251,16 +330,38 @@ class EksProvider:
         """CAST AI clusters named in a payload: by CAST AI `name`, then `eks.clusterName`."""
         if not refs:
             return {}
-        try:
-            listing = self._castai.listing()
-        except CastAIError as exc:
+        listing = self._listing()
+        # Node-group clusters first: an EKS cluster of that name in this region.
+        found = {ref: r for ref in refs if (r := self._manual_nodegroups(ref, listing))}
+        rest = [ref for ref in refs if ref not in found]
+        if not rest:
+            return found
+        if isinstance(listing, CastAIError):
+            if listing.code == NOT_CONFIGURED:
+                return found  # the rest are not found (the engine says so)
             home = self.region == self._castai.home
-            return {ref: self._error(ref, {}, str(exc)) for ref in refs} if home else {}
-        found = payload_matches(listing, refs, region=self.region, regions=self._castai.regions)
-        return {
+            return found | (
+                {ref: self._error(ref, {}, str(listing)) for ref in rest} if home else {}
+            )
+        matches = payload_matches(listing, rest, region=self.region, regions=self._castai.regions)
+        return found | {
             ref: self._manual(ref, c) if isinstance(c, Cluster) else self._error(ref, {}, c)
-            for ref, c in found.items()
+            for ref, c in matches.items()
         }
+
+    def _manual_nodegroups(self, ref: str, listing: Listing | CastAIError) -> Resource | None:
+        """The node-group cluster named `ref` in this region, or None (then: CAST AI's)."""
+        if not self._budget.open():
+            return None
+        try:
+            eks = self.client.describe_cluster(name=ref)["cluster"]
+        except Exception:
+            return None  # not here (or unreadable: CAST AI's lookup decides)
+        tags = {str(k): str(v) for k, v in (eks.get("tags") or {}).items()}
+        arn = str(eks.get("arn", ""))
+        if self._backend(ref, arn, tags, listing) != "nodegroups":
+            return None
+        return self._by_nodegroups(ref, arn, tags, region=self.region)
 
     def _manual(self, ref: str, cluster: Cluster) -> Resource:
         """The cluster with its EKS tags, read in its own region; refused when unreadable."""
@@ -291,10 +392,37 @@ class EksProvider:
 
     def act(self, action: Action, requests: Sequence[ActRequest]) -> dict[str, ActionError | None]:
         results: dict[str, ActionError | None] = {}
+        for request in requests:
+            rid = request.resource.id
+            via = request.schedule.via if request.schedule else None
+            used = "nodegroups" if rid in self._groups else "castai"
+            if via is not None and via != used:
+                results[rid] = ActionError(
+                    "Via",
+                    f'the schedule says "via": "{via}" but {rid} was read through {used}: '
+                    'put "via" in the tag itself when the schedule is a document',
+                )
+        mine = [
+            r for r in requests if r.resource.id in self._groups and r.resource.id not in results
+        ]
+        answers = self._each(
+            mine,
+            lambda r: nodegroups.act(
+                self._eks(r.resource.region),
+                action,
+                self._groups[r.resource.id],
+                budget=self._budget,
+            ),
+            lambda r: ActionError(DEFERRED, "pass budget spent before the node groups were scaled"),
+        )
+        results.update(zip((r.resource.id for r in mine), answers, strict=True))
+        requests = [r for r in requests if r.resource.id not in results]
+        if not requests:
+            return results
         try:
             client = self._castai.client()
         except CastAIError as exc:
-            return {r.resource.id: ActionError(exc.code, str(exc)) for r in requests}
+            return results | {r.resource.id: ActionError(exc.code, str(exc)) for r in requests}
         # Two refs of a payload may name one cluster: one call, one answer for both.
         by_cluster: dict[str, list[ActRequest]] = {}
         for request in requests:

@@ -1,0 +1,366 @@
+"""Auto Scaling groups: to zero on a stop, back to exactly their sizes on a start.
+
+Discovery: one paginated `DescribeAutoScalingGroups` with the server-side filter
+`tag-key=<schedule tag>`. A group of an EKS managed node group (tag `eks:nodegroup-name`)
+belongs to its cluster: it is not a resource of this kind.
+
+Stop: the group's `min,desired,max` goes to its tag `powercycle:capacity` first
+(`CreateOrUpdateTags`, `PropagateAtLaunch=False`); only once that tag is written is the
+group set to MinSize 0 / DesiredCapacity 0, MaxSize left as it is. A failed tag write is a
+failed stop and the group is not touched: sizes are never lost. A group with min 0 and
+desired 5 comes back as 0/5/max, not 1/1.
+
+Start: MinSize, DesiredCapacity and MaxSize are set back exactly from the tag, then the tag
+is removed. Its presence means "powercycle holds this group at zero, and these are the
+sizes to give back": a memory left over from an older stop never overrides sizes a person
+chose since. A group at zero without the tag is stopped, but a start has nothing to
+restore and fails saying so (set its size by hand once; the next stop remembers it).
+
+Power, read from the describe answer (no extra call):
+- running: desired > 0, unless it is still starting (instances launching, none in service);
+- stopped: desired 0 and no instance left in service, launching or terminating;
+- transition: desired 0 with instances not yet terminated (stopping), or starting.
+Instances in Standby are left to whoever put them there and do not count.
+
+maxRuntime counts from the start recorded in the state tag (`powercycle:state`).
+
+Updates run `WORKERS` at a time, each group behind its own exception boundary; once the
+pass budget is spent, groups not reached are answered `Deferred` and retried next pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from .. import aws
+from ..budget import Budget
+from ..decide import Power, StateTagError, parse_state
+from ..schedule import Action
+from . import DEFERRED, ActionError, ActRequest, Provider, Resource
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+LOG = logging.getLogger("powercycle.asg")
+
+KIND = "asg"
+CAPACITY_TAG = "powercycle:capacity"
+EKS_NODEGROUP_TAG = "eks:nodegroup-name"
+PAGE_SIZE = 100  # DescribeAutoScalingGroups' maximum MaxRecords
+NAMES_PER_CALL = 50
+TAGS_PER_CALL = 50
+WORKERS = 8
+_RESOURCE_TYPE = "auto-scaling-group"
+
+_LAUNCHING = frozenset({"Pending", "Pending:Wait", "Pending:Proceed"})
+_LEAVING = frozenset({"Terminating", "Terminating:Wait", "Terminating:Proceed"})
+
+
+def providers(
+    config: Config,
+    regions: Sequence[str],
+    *,
+    budget: Budget | None = None,
+    credentials: str = aws.OWN,
+    account: str = "",
+) -> list[Provider]:
+    return [
+        AsgProvider(config, region, budget=budget, credentials=credentials, account=account)
+        for region in regions
+    ]
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """The sizes of a group: what `powercycle:capacity` remembers (`min,desired,max`)."""
+
+    min: int
+    desired: int
+    max: int
+
+    def tag_value(self) -> str:
+        return f"{self.min},{self.desired},{self.max}"
+
+    @classmethod
+    def parse(cls, value: str) -> Capacity:
+        parts = value.strip().split(",")
+        try:
+            low, desired, high = (int(p) for p in parts)
+        except ValueError:
+            raise ValueError(f"{CAPACITY_TAG} {value[:40]!r} is not min,desired,max") from None
+        if not 0 <= low <= desired <= high:
+            raise ValueError(f"{CAPACITY_TAG} {value[:40]!r} does not hold min <= desired <= max")
+        return cls(low, desired, high)
+
+    @classmethod
+    def of(cls, group: Mapping[str, Any]) -> Capacity:
+        return cls(int(group["MinSize"]), int(group["DesiredCapacity"]), int(group["MaxSize"]))
+
+
+def power_of(group: Mapping[str, Any]) -> Power:
+    """Running, stopped or in transition, from one `DescribeAutoScalingGroups` entry."""
+    states = [str(i.get("LifecycleState", "")) for i in group.get("Instances", ())]
+    if int(group["DesiredCapacity"]) == 0:
+        busy = [s for s in states if s in _LAUNCHING or s in _LEAVING or s == "InService"]
+        return Power.TRANSITION if busy else Power.STOPPED
+    launching = any(s in _LAUNCHING for s in states)
+    return Power.TRANSITION if launching and "InService" not in states else Power.RUNNING
+
+
+def scheduled_groups(client: Any, names: Sequence[str], tag: str) -> set[str]:
+    """The groups among `names` that carry `tag` and are resources of this kind."""
+    found: set[str] = set()
+    for group in _describe(client, names=names):
+        tags = _tags(group)
+        if tag in tags and EKS_NODEGROUP_TAG not in tags:
+            found.add(str(group["AutoScalingGroupName"]))
+    return found
+
+
+class AsgProvider:
+    kind = KIND
+
+    def __init__(
+        self,
+        config: Config,
+        region: str,
+        *,
+        client: Any = None,
+        budget: Budget | None = None,
+        credentials: str = aws.OWN,
+        account: str = "",
+    ) -> None:
+        self.region = region
+        self.account = account
+        self._config = config
+        self._client = client
+        self._budget = budget or Budget.unlimited()
+        self._credentials = credentials
+        # name -> sizes as discovered: what a stop remembers, what a start compares.
+        self._groups: dict[str, Capacity] = {}
+        self._remembered: dict[str, str | None] = {}
+
+    def __repr__(self) -> str:
+        return f"AsgProvider({self.account or 'own'}, {self.region})"
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = aws.client("autoscaling", self.region, credentials=self._credentials)
+        return self._client
+
+    # --- discovery ---------------------------------------------------------------------
+
+    def discover(self, tag: str) -> Iterator[Resource]:
+        for group in _describe(self.client, filters=[{"Name": "tag-key", "Values": [tag]}]):
+            if EKS_NODEGROUP_TAG in _tags(group):
+                continue  # its cluster's (kind eks, backend nodegroups)
+            yield self._resource(group)
+
+    def lookup(self, refs: Sequence[str]) -> dict[str, Resource]:
+        """Groups named by an `autoScalingGroups` payload (absent: not in this region)."""
+        found: dict[str, Resource] = {}
+        for group in _describe(self.client, names=refs):
+            resource = self._resource(group)
+            if EKS_NODEGROUP_TAG in resource.tags:
+                resource = self._error(
+                    resource.id,
+                    resource.tags,
+                    "the Auto Scaling group of an EKS node group: schedule its cluster",
+                )
+            found[resource.id] = resource
+        return found
+
+    def _resource(self, group: Mapping[str, Any]) -> Resource:
+        name = str(group.get("AutoScalingGroupName", "?"))
+        try:
+            tags = _tags(group)
+            capacity = Capacity.of(group)
+            power = power_of(group)
+            remembered = tags.get(CAPACITY_TAG)
+            if power is Power.STOPPED and remembered is not None:
+                Capacity.parse(remembered)  # a start needs it: unreadable is an error now
+            self._groups[name] = capacity
+            self._remembered[name] = remembered
+            return Resource(
+                kind=KIND,
+                id=name,
+                region=self.region,
+                account=self.account,
+                tags=tags,
+                power=power,
+                running_since=self._started(tags) if power is Power.RUNNING else None,
+            )
+        except Exception as exc:  # one odd group is that group's error, not the region's
+            return self._error(name, _safe_tags(group), f"unreadable group: {_describe_exc(exc)}")
+
+    def _started(self, tags: Mapping[str, str]) -> datetime | None:
+        try:
+            state = parse_state(tags.get(self._config.state_tag))
+        except StateTagError:
+            return None  # the engine reports the bad tag
+        return state.time if state is not None and state.action == "start" else None
+
+    def _error(self, name: str, tags: Mapping[str, str], error: str) -> Resource:
+        return Resource(
+            kind=KIND,
+            id=name,
+            region=self.region,
+            account=self.account,
+            tags=tags,
+            power=None,
+            error=error,
+        )
+
+    # --- actions -----------------------------------------------------------------------
+
+    def act(self, action: Action, requests: Sequence[ActRequest]) -> dict[str, ActionError | None]:
+        names = list(dict.fromkeys(r.resource.id for r in requests))
+        one = self._stop if action == "stop" else self._start
+        return dict(zip(names, self._each(names, one), strict=True))
+
+    def _stop(self, name: str) -> ActionError | None:
+        capacity = self._groups.get(name)
+        if capacity is None:
+            return ActionError("NotDiscovered", f"{name} was not found in this pass")
+        if capacity.desired == 0 and capacity.min == 0:
+            return None  # already at zero: the memory it may hold is the one to keep
+        try:
+            self._tag(name, CAPACITY_TAG, capacity.tag_value())
+        except aws.AWS_ERRORS as exc:
+            return ActionError(
+                aws.error_code(exc),
+                f"sizes not remembered in {CAPACITY_TAG}, group left as it is: "
+                f"{aws.error_message(exc)}",
+            )
+        self.client.update_auto_scaling_group(
+            AutoScalingGroupName=name, MinSize=0, DesiredCapacity=0
+        )
+        return None
+
+    def _start(self, name: str) -> ActionError | None:
+        if name not in self._groups:
+            return ActionError("NotDiscovered", f"{name} was not found in this pass")
+        remembered = self._remembered.get(name)
+        if remembered is None:
+            return ActionError(
+                "NothingRemembered",
+                f"no {CAPACITY_TAG} tag: powercycle did not stop this group, so it has no "
+                "sizes to restore; set them by hand once",
+            )
+        try:
+            target = Capacity.parse(remembered)
+        except ValueError as exc:
+            return ActionError("BadCapacityTag", f"{exc}; set the sizes by hand")
+        self.client.update_auto_scaling_group(
+            AutoScalingGroupName=name,
+            MinSize=target.min,
+            DesiredCapacity=target.desired,
+            MaxSize=target.max,
+        )
+        try:
+            self.client.delete_tags(Tags=[_tag_spec(name, CAPACITY_TAG)])
+        except aws.AWS_ERRORS as exc:
+            # The group is restored; the next stop overwrites the tag.
+            LOG.warning(
+                "powercycle: %s restored, %s kept: %s", name, CAPACITY_TAG, _describe_exc(exc)
+            )
+        return None
+
+    def _each(
+        self, names: Sequence[str], work: Callable[[str], ActionError | None]
+    ) -> list[ActionError | None]:
+        def one(name: str) -> ActionError | None:
+            if not self._budget.open():
+                return ActionError(DEFERRED, "pass budget spent")
+            try:
+                return work(name)
+            except Exception as exc:  # one group's failure is that group's
+                return ActionError(aws.error_code(exc), _first_line(aws.error_message(exc)))
+
+        if len(names) <= 1:
+            return [one(n) for n in names]
+        with ThreadPoolExecutor(max_workers=min(WORKERS, len(names))) as pool:
+            return list(pool.map(one, names))
+
+    # --- state tags --------------------------------------------------------------------
+
+    def record(self, key: str, values: Mapping[str, str]) -> dict[str, str]:
+        errors: dict[str, str] = {}
+        items = list(values.items())
+        for start in range(0, len(items), TAGS_PER_CALL):
+            chunk = items[start : start + TAGS_PER_CALL]
+            try:
+                self.client.create_or_update_tags(
+                    Tags=[_tag_spec(name, key, value) for name, value in chunk]
+                )
+                continue
+            except aws.AWS_ERRORS as exc:
+                if len(chunk) == 1:
+                    errors[chunk[0][0]] = aws.describe_error(exc)
+                    continue
+            # One group gone since discovery fails the call for all: one by one, then.
+            for name, value in chunk:
+                try:
+                    self._tag(name, key, value)
+                except aws.AWS_ERRORS as exc:
+                    errors[name] = aws.describe_error(exc)
+        return errors
+
+    def _tag(self, name: str, key: str, value: str) -> None:
+        self.client.create_or_update_tags(Tags=[_tag_spec(name, key, value)])
+
+
+def _describe(
+    client: Any,
+    *,
+    names: Sequence[str] = (),
+    filters: list[dict[str, Any]] | None = None,
+) -> Iterator[Mapping[str, Any]]:
+    """DescribeAutoScalingGroups, paginated; by names (in chunks) or by filters."""
+    paginator = client.get_paginator("describe_auto_scaling_groups")
+    queries: list[dict[str, Any]] = (
+        [
+            {"AutoScalingGroupNames": list(names[i : i + NAMES_PER_CALL])}
+            for i in range(0, len(names), NAMES_PER_CALL)
+        ]
+        if names
+        else [{"Filters": filters or []}]
+    )
+    for query in queries:
+        for page in paginator.paginate(**query, PaginationConfig={"PageSize": PAGE_SIZE}):
+            yield from page.get("AutoScalingGroups", ())
+
+
+def _tag_spec(name: str, key: str, value: str | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"ResourceId": name, "ResourceType": _RESOURCE_TYPE, "Key": key}
+    if value is not None:
+        spec.update(Value=value, PropagateAtLaunch=False)
+    return spec
+
+
+def _tags(group: Mapping[str, Any]) -> dict[str, str]:
+    return {str(t["Key"]): str(t.get("Value", "")) for t in group.get("Tags", ())}
+
+
+def _safe_tags(group: Mapping[str, Any]) -> dict[str, str]:
+    try:
+        return _tags(group)
+    except Exception:
+        return {}
+
+
+def _describe_exc(exc: BaseException) -> str:
+    if isinstance(exc, aws.AWS_ERRORS):
+        return aws.describe_error(exc)
+    return f"{type(exc).__name__}: {_first_line(str(exc))}"
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[:limit] + "..."

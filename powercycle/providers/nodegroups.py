@@ -1,0 +1,413 @@
+"""EKS managed node groups to zero and back: the backend of clusters without CAST AI.
+
+A stop sets every managed node group of the cluster to min 0 / desired 0, max kept (EKS
+wants max >= 1), after remembering each group's `[min, desired, max]` in the cluster's tag
+`powercycle:nodegroups` (JSON `{"ng-name": [min, desired, max], ...}`); the control plane
+stays, the nodes go. A start restores each remembered group exactly, then removes the tag:
+its presence means "powercycle holds these groups at zero". A group added since the stop
+is left as it is; one deleted since is reported in the result's notes, and the rest are
+restored all the same.
+
+Tag values hold at most 256 characters. When the sizes do not fit, they are split over
+`powercycle:nodegroups`, `powercycle:nodegroups:2`, ... (each part a JSON object of some of
+the groups; a reader merges every part), at most `MAX_PARTS` tags; beyond that the stop is
+refused with an error that says so, before anything is changed.
+
+The memory is written before any group is touched; if it cannot be written, nothing is.
+A stop that did not finish (a group refused, the budget spent) is decided again on the next
+pass: a group already at zero keeps the sizes remembered for it then, never zeros.
+
+Power (see `power`): in transition while any group is CREATING, UPDATING or DELETING;
+stopped when every group's desired size is 0; running when some group has nodes and no
+sizes are remembered. Some groups up *and* sizes remembered means an action did not finish
+(or a person started some groups by hand): the cluster is then in the state of the last
+event handled for it, so that the unfinished action is the one decided again.
+
+Calls (`ListNodegroups`, `DescribeNodegroup`, `UpdateNodegroupConfig`) run `WORKERS` at a
+time per cluster, each group behind its own exception boundary, none started once the pass
+budget is spent (that group is `Deferred`). An update already in progress
+(`ResourceInUseException`) is a group in transition: deferred to the next pass.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from .. import aws
+from ..budget import Budget
+from ..decide import Power
+from ..schedule import Action
+from . import DEFERRED, NOTED, ActionError
+
+TAG = "powercycle:nodegroups"
+TAG_VALUE_LIMIT = 256
+MAX_PARTS = 20  # of EKS's 50 tags per cluster
+WORKERS = 4
+PAGE_SIZE = 100  # ListNodegroups' maximum
+BUSY = frozenset({"CREATING", "UPDATING", "DELETING"})
+IN_USE = "ResourceInUseException"
+
+_PART = re.compile(re.escape(TAG) + r"(?::([2-9]|[1-9][0-9]+))?")
+
+T = TypeVar("T")
+
+
+class NodeGroupError(Exception):
+    """The node groups of a cluster cannot be scheduled now; the message says why."""
+
+
+class NotReached(NodeGroupError):
+    """The pass budget ran out before the node groups were read."""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    min: int
+    desired: int
+    max: int
+
+    def as_list(self) -> list[int]:
+        return [self.min, self.desired, self.max]
+
+    @property
+    def zero(self) -> bool:
+        return self.min == 0 and self.desired == 0
+
+
+@dataclass(frozen=True)
+class NodeGroup:
+    name: str
+    sizes: Sizes
+    status: str
+
+
+@dataclass(frozen=True)
+class Groups:
+    """One cluster's managed node groups as they are now, and what a stop remembered."""
+
+    cluster: str
+    arn: str
+    groups: Mapping[str, NodeGroup]
+    remembered: Mapping[str, Sizes] | None
+    parts: tuple[str, ...] = ()  # the memory tag keys the cluster carries
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a stop or start did to one cluster: the engine's answer, and what to report."""
+
+    error: ActionError | None
+    notes: tuple[str, ...] = ()
+    # group -> stopped | restored | unchanged | not remembered | deleted | deferred | failed
+    groups: Mapping[str, str] = field(default_factory=dict)
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def read(
+    client: Any,
+    cluster: str,
+    arn: str,
+    tags: Mapping[str, str],
+    *,
+    budget: Budget | None = None,
+) -> Groups:
+    """The cluster's node groups (`ListNodegroups`, `DescribeNodegroup` each) and memory."""
+    budget = budget or Budget.unlimited()
+    remembered, parts = remembered_sizes(tags)
+    if not budget.open():
+        raise NotReached("pass budget spent before the node groups were read")
+    paginator = client.get_paginator("list_nodegroups")
+    names = [
+        name
+        for page in paginator.paginate(
+            clusterName=cluster, PaginationConfig={"PageSize": PAGE_SIZE}
+        )
+        for name in page.get("nodegroups", ())
+    ]
+    if not names:
+        raise NodeGroupError(
+            f"cluster {cluster!r} has no managed node groups: nothing to scale "
+            "(self-managed, Karpenter and Fargate nodes are not managed node groups)"
+        )
+
+    def describe(name: str) -> NodeGroup | None:
+        try:
+            group = client.describe_nodegroup(clusterName=cluster, nodegroupName=name)
+        except aws.AWS_ERRORS as exc:
+            if aws.error_code(exc) == "ResourceNotFoundException":
+                return None  # deleted since the listing
+            raise
+        found = group["nodegroup"]
+        scaling = found.get("scalingConfig") or {}
+        sizes = Sizes(
+            int(scaling.get("minSize", 0)),
+            int(scaling.get("desiredSize", 0)),
+            int(scaling.get("maxSize", 0)),
+        )
+        return NodeGroup(name, sizes, str(found.get("status", "")))
+
+    groups: dict[str, NodeGroup] = {}
+    for name, got in zip(names, _each(names, describe, budget), strict=True):
+        if isinstance(got, BaseException):
+            if isinstance(got, _Unreached):
+                raise NotReached("pass budget spent before every node group was read")
+            raise NodeGroupError(f"node group {name!r} could not be read: {_describe(got)}")
+        if got is not None:
+            groups[name] = got
+    return Groups(cluster, arn, groups, remembered, parts)
+
+
+def remembered_sizes(tags: Mapping[str, str]) -> tuple[dict[str, Sizes] | None, tuple[str, ...]]:
+    """The sizes a stop remembered (every part merged), and the tag keys holding them."""
+    parts = tuple(sorted((k for k in tags if _PART.fullmatch(k)), key=_part_number))
+    if not parts:
+        return None, ()
+    memory: dict[str, Sizes] = {}
+    for key in parts:
+        value = tags[key]
+        fix = f"{key} {value[:60]!r}"
+        try:
+            doc = json.loads(value)
+        except ValueError:
+            raise NodeGroupError(f"{fix} is not JSON; fix or delete the tag") from None
+        if not isinstance(doc, dict):
+            raise NodeGroupError(f'{fix} is not {{"ng": [min, desired, max]}}; fix or delete it')
+        for name, sizes in doc.items():
+            if name in memory:
+                raise NodeGroupError(f"{fix}: node group {name!r} is remembered twice")
+            memory[name] = _sizes(sizes, fix, name)
+    return memory, parts
+
+
+def _sizes(value: object, fix: str, name: str) -> Sizes:
+    if (
+        isinstance(value, list)
+        and len(value) == 3
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        and 0 <= value[0] <= value[1] <= value[2]
+    ):
+        return Sizes(value[0], value[1], value[2])
+    raise NodeGroupError(
+        f"{fix}: {name!r} is not [min, desired, max] with min <= desired <= max; "
+        "fix or delete the tag"
+    )
+
+
+def _part_number(key: str) -> int:
+    match = _PART.fullmatch(key)
+    return int(match.group(1)) if match and match.group(1) else 1
+
+
+def power(groups: Groups, last_action: Action | None) -> Power:
+    """Running, stopped or in transition; `last_action` is the state tag's last event."""
+    if any(g.status in BUSY for g in groups.groups.values()):
+        return Power.TRANSITION
+    if not any(g.sizes.desired > 0 for g in groups.groups.values()):
+        return Power.STOPPED
+    if groups.remembered is None:
+        return Power.RUNNING
+    # Nodes up and sizes remembered: an action did not finish. Decide it again.
+    return Power.STOPPED if last_action == "stop" else Power.RUNNING
+
+
+def encode(memory: Mapping[str, Sizes]) -> dict[str, str]:
+    """Tag key -> value holding `memory`, split so that each value fits in 256 characters."""
+    values: list[str] = []
+    part: dict[str, list[int]] = {}
+    for name in sorted(memory):
+        entry = {name: memory[name].as_list()}
+        if len(_json(entry)) > TAG_VALUE_LIMIT:
+            raise NodeGroupError(f"node group name {name!r} is too long to remember in a tag")
+        if part and len(_json({**part, **entry})) > TAG_VALUE_LIMIT:
+            values.append(_json(part))
+            part = {}
+        part.update(entry)
+    values.append(_json(part))
+    if len(values) > MAX_PARTS:
+        raise NodeGroupError(
+            f"the sizes of {len(memory)} node groups need {len(values)} tags of 256 "
+            f"characters; at most {MAX_PARTS} are used: stop refused, nothing changed"
+        )
+    return {(TAG if i == 1 else f"{TAG}:{i}"): v for i, v in enumerate(values, start=1)}
+
+
+def _json(doc: object) -> str:
+    return json.dumps(doc, separators=(",", ":"))
+
+
+# --- acting ----------------------------------------------------------------------------
+
+
+def stop(client: Any, groups: Groups, *, budget: Budget | None = None) -> Result:
+    """Remember every group's sizes on the cluster, then scale each to min 0 / desired 0."""
+    budget = budget or Budget.unlimited()
+    old = groups.remembered or {}
+    memory = {
+        name: old[name] if g.sizes.zero and name in old else g.sizes
+        for name, g in groups.groups.items()
+    }
+    try:
+        tags = encode(memory)
+    except NodeGroupError as exc:
+        return Result(ActionError("TooManyNodeGroups", str(exc)))
+    if not budget.open():
+        return Result(ActionError(DEFERRED, "pass budget spent"))
+    try:
+        client.tag_resource(resourceArn=groups.arn, tags=tags)
+        stale = [k for k in groups.parts if k not in tags]
+        if stale:
+            client.untag_resource(resourceArn=groups.arn, tagKeys=stale)
+    except aws.AWS_ERRORS as exc:
+        return Result(
+            ActionError(
+                aws.error_code(exc),
+                f"sizes not remembered in {TAG}, no node group touched: {aws.error_message(exc)}",
+            )
+        )
+    todo = {
+        name: Sizes(0, 0, max(g.sizes.max, 1))
+        for name, g in groups.groups.items()
+        if not g.sizes.zero
+    }
+    done = _update(client, groups.cluster, todo, budget)
+    report = {name: "unchanged" for name in groups.groups} | {
+        name: "stopped" if error is None else _what(error) for name, error in done.items()
+    }
+    return _result(done, report, ())
+
+
+def start(client: Any, groups: Groups, *, budget: Budget | None = None) -> Result:
+    """Give every remembered group back its sizes; then forget them."""
+    budget = budget or Budget.unlimited()
+    if groups.remembered is None:
+        return Result(
+            ActionError(
+                "NothingRemembered",
+                f"no {TAG} tag: powercycle did not stop these node groups, so it has no "
+                "sizes to restore; set them by hand once",
+            )
+        )
+    report = {name: "not remembered" for name in groups.groups}
+    notes: list[str] = []
+    todo: dict[str, Sizes] = {}
+    for name, sizes in groups.remembered.items():
+        current = groups.groups.get(name)
+        if current is None:
+            report[name] = "deleted"
+            notes.append(f"node group {name!r} {sizes.as_list()} was deleted since the stop")
+        elif current.sizes == sizes:
+            report[name] = "unchanged"
+        else:
+            todo[name] = sizes
+    done = _update(client, groups.cluster, todo, budget)
+    report |= {name: "restored" if err is None else _what(err) for name, err in done.items()}
+    if all(err is None for err in done.values()) and groups.parts:
+        try:
+            client.untag_resource(resourceArn=groups.arn, tagKeys=list(groups.parts))
+        except aws.AWS_ERRORS as exc:
+            # Restored all the same; the next stop writes the tag afresh.
+            notes.append(f"{TAG} not removed: {aws.describe_error(exc)}")
+    return _result(done, report, tuple(notes))
+
+
+def act(
+    client: Any, action: Action, groups: Groups, *, budget: Budget | None = None
+) -> ActionError | None:
+    """A stop or start answered as a provider answers: None, an error, or `NOTED`."""
+    result = (stop if action == "stop" else start)(client, groups, budget=budget)
+    if result.error is not None:
+        notes = "".join(f"; {note}" for note in result.notes)
+        return ActionError(result.error.code, result.error.message + notes)
+    return ActionError(NOTED, "; ".join(result.notes)) if result.notes else None
+
+
+def _update(
+    client: Any, cluster: str, targets: Mapping[str, Sizes], budget: Budget
+) -> dict[str, ActionError | None]:
+    def one(name: str) -> None:
+        size = targets[name]
+        config = {"minSize": size.min, "maxSize": size.max, "desiredSize": size.desired}
+        client.update_nodegroup_config(
+            clusterName=cluster, nodegroupName=name, scalingConfig=config
+        )
+
+    names = sorted(targets)
+    results: dict[str, ActionError | None] = {}
+    for name, got in zip(names, _each(names, one, budget), strict=True):
+        if isinstance(got, _Unreached):
+            results[name] = ActionError(DEFERRED, "pass budget spent")
+        elif isinstance(got, BaseException):
+            code = aws.error_code(got)
+            if code == IN_USE:
+                results[name] = ActionError(DEFERRED, "an update is in progress; next pass")
+            else:
+                results[name] = ActionError(code, _first_line(aws.error_message(got)))
+        else:
+            results[name] = None
+    return results
+
+
+def _what(error: ActionError) -> str:
+    return "deferred" if error.code == DEFERRED else f"failed: {error}"
+
+
+def _result(
+    done: Mapping[str, ActionError | None], report: dict[str, str], notes: tuple[str, ...]
+) -> Result:
+    failed = {n: e for n, e in done.items() if e is not None and e.code != DEFERRED}
+    waiting = {n: e for n, e in done.items() if e is not None and e.code == DEFERRED}
+    if failed:
+        codes = {e.code for e in failed.values()}
+        code = codes.pop() if len(codes) == 1 else "NodeGroupsFailed"
+        message = "; ".join(f"node group {n!r}: {e}" for n, e in sorted(failed.items()))
+        return Result(ActionError(code, message + _others(report)), notes, report)
+    if waiting:
+        message = "; ".join(f"node group {n!r}: {e.message}" for n, e in sorted(waiting.items()))
+        return Result(ActionError(DEFERRED, message), notes, report)
+    return Result(None, notes, report)
+
+
+def _others(report: Mapping[str, str]) -> str:
+    ok = sorted(n for n, what in report.items() if what in ("stopped", "restored"))
+    return f" (done: {', '.join(ok)})" if ok else ""
+
+
+class _Unreached(Exception):
+    """A call not made: the pass budget was spent."""
+
+
+def _each(
+    names: Sequence[str], work: Callable[[str], T], budget: Budget
+) -> list[T | BaseException]:
+    """work(name) for each name, `WORKERS` at a time; an exception is that name's answer."""
+
+    def one(name: str) -> T | BaseException:
+        if not budget.open():
+            return _Unreached()
+        try:
+            return work(name)
+        except Exception as exc:
+            return exc
+
+    if len(names) <= 1:
+        return [one(n) for n in names]
+    with ThreadPoolExecutor(max_workers=min(WORKERS, len(names))) as pool:
+        return list(pool.map(one, names))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, aws.AWS_ERRORS):
+        return aws.describe_error(exc)
+    return f"{type(exc).__name__}: {_first_line(str(exc))}"
+
+
+def _first_line(text: str, limit: int = 300) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[:limit] + "..."
