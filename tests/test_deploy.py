@@ -723,6 +723,7 @@ def test_role_grants_nothing_broad(template: dict[str, Any]) -> None:
                 ["ec2:DescribeInstances"],
                 ["eks:ListClusters"],
                 ["autoscaling:DescribeAutoScalingGroups"],
+                ["autoscaling:DescribeScalingActivities"],
             ), sid
     secret = statements(template)["ReadCastAiKey"]
     assert re.search(r"secret:\$\{CastAiSecretName\}-\?{6}$", secret["Resource"]["Fn::Sub"])

@@ -419,3 +419,89 @@ def test_attempts_tags_powercycle_did_not_write_are_dropped() -> None:
         assert Attempts.parse(raw) is None
         assert judge(raw, START, None, max_attempts=3).drop_tag
     assert Attempts.parse(f"{START}/2") == Attempts(START, 2)
+
+
+# --- Auto Scaling groups --------------------------------------------------------------------
+
+
+def test_an_asg_whose_scaling_activity_failed_is_reported_with_its_status_message(
+    ec2: Any,
+) -> None:
+    from botocore.awsrequest import AWSResponse
+    from moto.autoscaling.models import autoscaling_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    from powercycle import aws
+
+    autoscaling = aws.client("autoscaling", REGION)
+    ec2.create_launch_template(
+        LaunchTemplateName="verify", LaunchTemplateData={"ImageId": image(ec2)}
+    )
+    autoscaling.create_auto_scaling_group(
+        AutoScalingGroupName="web",
+        LaunchTemplate={"LaunchTemplateName": "verify", "Version": "$Latest"},
+        MinSize=1,
+        DesiredCapacity=2,
+        MaxSize=4,
+        AvailabilityZones=[f"{REGION}a"],
+        Tags=[{"Key": TAG, "Value": DAILY, "PropagateAtLaunch": False}],
+    )
+    asg_only = Config(regions=(REGION,), kinds=("asg",), retry_delay_s=0.0)
+    run_event({}, asg_only, at("2026-11-22 19:05"))  # Sunday's stop: sizes remembered, zero
+    run_event({}, asg_only, MORNING)  # Monday's start: sizes given back
+    group = autoscaling_backends[DEFAULT_ACCOUNT_ID][REGION].autoscaling_groups["web"]
+    assert group.desired_capacity == 2
+    # The launches fail: no instance comes up, and the group's activity says why.
+    group.instance_states = []
+    message = (
+        "You have requested more vCPU capacity than your current vCPU limit of 32 allows "
+        "for the instance bucket that the specified instance type belongs to."
+    )
+    activity = {
+        "ActivityId": "a-1",
+        "AutoScalingGroupName": "web",
+        "Cause": "an instance was started in response to a difference in desired capacity",
+        "Description": "Launching a new EC2 instance.  Status Reason: " + message,
+        "StartTime": at("2026-11-23 06:36"),
+        "StatusCode": "Failed",
+        "StatusMessage": message,
+        "Progress": 100,
+    }
+    asked: list[str] = []
+
+    def activities(params: dict[str, Any], **_: Any) -> Any:
+        asked.append(params["body"]["AutoScalingGroupName"])  # the request, as it would go
+        return AWSResponse("https://autoscaling", 200, {}, None), {"Activities": [activity]}
+
+    autoscaling.meta.events.register(
+        "before-call.auto-scaling.DescribeScalingActivities", activities
+    )
+
+    result = run_event({}, asg_only, at("2026-11-23 06:50"))
+
+    error = errors_of(result)["web"]
+    assert error.startswith("start has not taken: scaling activity failed: You have requested")
+    assert message in error
+    assert asked == ["web"]
+    tags = {
+        t["Key"]: t["Value"]
+        for t in autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])[
+            "AutoScalingGroups"
+        ][0]["Tags"]
+    }
+    assert tags[ATTEMPTS_TAG] == f"{START}/1" and tags[STATE_TAG] == START
+    assert result["actions"] == []  # the group retries its launches itself
+
+    # The limit raised, the group fills up: confirmed, the tag goes, no more reading.
+    autoscaling.set_desired_capacity(AutoScalingGroupName="web", DesiredCapacity=2)
+    asked.clear()
+    calm = run_event({}, asg_only, at("2026-11-23 07:05"))
+    assert "web" not in errors_of(calm)
+    assert asked == []
+    tags = {
+        t["Key"]
+        for t in autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])[
+            "AutoScalingGroups"
+        ][0]["Tags"]
+    }
+    assert ATTEMPTS_TAG not in tags

@@ -320,6 +320,13 @@ class Ec2Provider:
     # --- verified actions ------------------------------------------------------------
 
     def _checked(self, instance: Mapping[str, Any], resource: Resource) -> Resource:
+        try:
+            return self._judged(instance, resource)
+        except Exception as exc:  # a check that fails is no reason to stop scheduling
+            LOG.warning("powercycle: %s not checked: %s: %s", resource.id, type(exc).__name__, exc)
+            return resource
+
+    def _judged(self, instance: Mapping[str, Any], resource: Resource) -> Resource:
         """Judge the action an earlier pass had accepted, and give back a fallback's type.
 
         Only instances carrying `powercycle:attempts` or `powercycle:type` cost anything.

@@ -27,7 +27,7 @@ State lives in the tag, never in the process: a cold Lambda judges as a warm one
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -136,9 +136,14 @@ PENDING = "pending"
 
 @dataclass(frozen=True)
 class Failed:
-    """The action did not take; `reason` is the cloud's own, with a hint when one helps."""
+    """The action did not take; `reason` is the cloud's own, with a hint when one helps.
+
+    `retry` False: doing the action again would change nothing (an Auto Scaling group
+    already has its sizes and retries its launches by itself): reported, not retried.
+    """
 
     reason: str
+    retry: bool = True
 
 
 Seen = str | Failed
@@ -166,6 +171,8 @@ def judge(
     if not isinstance(seen, Failed):
         return Verdict(drop_tag=True)
     action = attempts.action
+    if not seen.retry:
+        return Verdict(unhandled=f"{action} has not taken: {seen.reason}")
     if attempts.count < max_attempts:
         return Verdict(
             unhandled=(
@@ -245,3 +252,38 @@ def ec2_reason(code: str, message: str) -> str:
         text = f"{code}: {message}" if message else code
     hint = _HINTS.get(code)
     return f"{text}; {hint}" if hint else text
+
+
+# --- Auto Scaling groups -----------------------------------------------------------------
+
+
+def asg_seen(
+    attempts: Attempts,
+    group: Mapping[str, Any],
+    activities: Callable[[], Sequence[Mapping[str, Any]]],
+) -> Seen:
+    """What a group's description, and only if it is not there yet its scaling activities
+    (`activities()`: one `DescribeScalingActivities`), say about an accepted action."""
+    desired = int(group.get("DesiredCapacity", 0))
+    members = [str(i.get("LifecycleState", "")) for i in group.get("Instances", ())]
+    if attempts.action == "start":
+        if desired > 0 and members.count("InService") >= desired:
+            return TOOK
+    elif desired == 0 and not [m for m in members if m != "Standby"]:
+        return TOOK
+    failed = [
+        a
+        for a in activities()
+        if a.get("StatusCode") == "Failed" and _since(a.get("StartTime"), attempts.time)
+    ]
+    if not failed:
+        return PENDING
+    latest = max(failed, key=lambda a: a.get("StartTime") or attempts.time)
+    message = str(latest.get("StatusMessage") or latest.get("Description") or "no message")
+    return Failed(
+        f"scaling activity failed: {message}; the group keeps trying by itself", retry=False
+    )
+
+
+def _since(moment: object, event: datetime) -> bool:
+    return isinstance(moment, datetime) and moment >= event
