@@ -12,7 +12,7 @@ its own, so what is measured is the client's cost only:
 * AWS calls by operation (counted in the client, at botocore's `_make_api_call`);
 * CPU time, user + system, of the whole client process (interpreter start and imports
   included, for both), and the ratio powercycle / bare;
-* wall time of the pass, and the client's peak RSS.
+* wall time of the pass, and the client's peak RSS (its own VmHWM).
 
 The bare script does only the unavoidable work: a paginated, filtered DescribeInstances,
 StopInstances in batches of 50, CreateTags in batches of 1000.
@@ -117,7 +117,7 @@ def run_client(mode: str, endpoint: str, tag: str) -> dict[str, Any]:
         raise SystemExit(f"{mode} client failed (status {status})")
     result: dict[str, Any] = json.loads(out)
     result["cpu_s"] = usage.ru_utime + usage.ru_stime
-    result["peak_mb"] = usage.ru_maxrss / 1024  # Linux: KiB
+    # peak_mb comes from the client itself (VmHWM): ru_maxrss would carry this process's.
     return result
 
 

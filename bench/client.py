@@ -11,6 +11,7 @@ import sys
 import time
 from collections import Counter
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import botocore.client
@@ -84,7 +85,17 @@ def main() -> None:
     started = time.perf_counter()
     acted = bare(tag) if mode == "bare" else powercycle(tag, now)
     wall = time.perf_counter() - started
-    print(json.dumps({"calls": dict(CALLS), "acted": acted, "wall_s": wall}))
+    print(json.dumps({"calls": dict(CALLS), "acted": acted, "wall_s": wall, "peak_mb": peak_mb()}))
+
+
+def peak_mb() -> float:
+    """This process's peak RSS (VmHWM). Not the parent's `wait4` ru_maxrss: on Linux that
+    keeps the peak of the process that forked, so it would charge bench.py's own memory
+    to the client."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 if __name__ == "__main__":

@@ -29,9 +29,7 @@ def _index(backend: Any, instance_id: str) -> dict[str, Any]:
         for reservation in itertools.islice(reversed(backend.reservations.values()), 4):
             index.update((i.id, i) for i in reservation.instances)
         if instance_id not in index:
-            index.update(
-                (i.id, i) for r in backend.reservations.values() for i in r.instances
-            )
+            index.update((i.id, i) for r in backend.reservations.values() for i in r.instances)
     return index
 
 

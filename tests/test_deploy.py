@@ -633,6 +633,10 @@ def test_every_setting_is_a_parameter_the_code_reads(template: dict[str, Any]) -
         "CASTAI_RESUME_INSTANCE_TYPE",
         "POWERCYCLE_SNS_TOPIC_ARN",
         "POWERCYCLE_NOTICE_MINUTES",
+        "POWERCYCLE_ACCOUNT_ROLES",
+        "POWERCYCLE_EXTERNAL_ID",
+        "POWERCYCLE_SKIP_OWN_ACCOUNT",
+        "POWERCYCLE_FANOUT_THRESHOLD",
     }
     assert set(variables) == expected
     source = "".join(p.read_text() for p in (REPO / "powercycle").rglob("*.py"))
@@ -724,6 +728,7 @@ def test_role_grants_nothing_broad(template: dict[str, Any]) -> None:
                 ["eks:ListClusters"],
                 ["autoscaling:DescribeAutoScalingGroups"],
                 ["autoscaling:DescribeScalingActivities"],
+                ["ec2:DescribeRegions"],
             ), sid
     secret = statements(template)["ReadCastAiKey"]
     assert re.search(r"secret:\$\{CastAiSecretName\}-\?{6}$", secret["Resource"]["Fn::Sub"])
@@ -745,3 +750,130 @@ def test_deploy_doc_covers_the_kit() -> None:
         '{"dryRun": true}',
     ):
         assert needle in doc, needle
+
+
+# -- scale: fan-out, member accounts (template.yaml, template-member.yaml) ----------------------
+
+
+def test_member_template_is_clean_under_cfn_lint(tmp_path: Path) -> None:
+    """cfn-lint, informational checks included, finds nothing in template-member.yaml."""
+    result = lint("cfn-lint", "--include-checks", "I", "--", "template-member.yaml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((REPO / "template-member.yaml").read_text().replace("sts:AssumeRole", "x"))
+    assert lint("cfn-lint", "--", str(bad)).returncode != 0
+
+
+@pytest.fixture(scope="module")
+def member() -> dict[str, Any]:
+    from cfnlint.decode import decode_str
+
+    parsed, matches = decode_str((REPO / "template-member.yaml").read_text())
+    assert not matches
+    assert parsed is not None
+    return dict(parsed)
+
+
+def test_function_invokes_only_itself_and_assumes_only_the_listed_roles(
+    template: dict[str, Any],
+) -> None:
+    """Fan-out may invoke this function (any qualifier) and nothing else; sts:AssumeRole
+    is granted on exactly the AccountRoles ARNs, and only when some are given."""
+    found = statements(template)
+    invoke = found["InvokeItselfForFanOut"]
+    assert invoke["Action"] == "lambda:InvokeFunction"
+    targets = [r["Fn::Sub"] for r in invoke["Resource"]]
+    assert [t.split(":function:")[1] for t in targets] == ["${FunctionName}", "${FunctionName}:*"]
+    assume = found["AssumeMemberRoles"]
+    assert assume["Action"] == "sts:AssumeRole"
+    assert assume["Resource"] == {"Fn::Split": [",", {"Ref": "AccountRoles"}]}
+    policy = next(
+        unless(p)
+        for p in template["Resources"]["Role"]["Properties"]["Policies"]
+        if unless(p)["PolicyName"] == "accounts-and-fan-out"
+    )
+    conditions = {
+        s["Fn::If"][1]["Sid"]: s["Fn::If"][0]
+        for s in policy["PolicyDocument"]["Statement"]
+        if "Fn::If" in s
+    }
+    assert conditions == {
+        "AssumeMemberRoles": "HasAccountRoles",
+        "FindEnabledRegions": "AllRegions",
+    }
+    assert template["Conditions"]["AllRegions"] == {"Fn::Equals": [{"Ref": "Regions"}, "all"]}
+
+
+def test_reserved_concurrency_is_a_parameter(template: dict[str, Any]) -> None:
+    """0 (the default) reserves none; any other value caps the workers running at once."""
+    function = template["Resources"]["Function"]["Properties"]
+    assert function["ReservedConcurrentExecutions"] == {
+        "Fn::If": [
+            "HasReservedConcurrency",
+            {"Ref": "ReservedConcurrency"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    assert template["Parameters"]["ReservedConcurrency"]["Default"] == 0
+    assert template["Parameters"]["ExternalId"]["NoEcho"] is True
+
+
+def test_member_role_trusts_only_the_scheduler_role_with_its_session_name(
+    member: dict[str, Any],
+) -> None:
+    """The trusted principal is the scheduler's role, session name powercycle, and the
+    ExternalId when one is set."""
+    role = member["Resources"]["MemberRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"AWS": {"Ref": "SchedulerRoleArn"}}
+    assert trust["Action"] == "sts:AssumeRole"
+    condition, with_id, without_id = trust["Condition"]["Fn::If"]
+    assert condition == "HasExternalId"
+    assert with_id == {
+        "StringEquals": {
+            "sts:RoleSessionName": "powercycle",
+            "sts:ExternalId": {"Ref": "ExternalId"},
+        }
+    }
+    assert without_id == {"StringEquals": {"sts:RoleSessionName": "powercycle"}}
+    assert member["Parameters"]["ExternalId"]["NoEcho"] is True
+
+
+def test_member_role_has_the_schedulers_own_policy_for_every_kind(
+    template: dict[str, Any], member: dict[str, Any]
+) -> None:
+    """Statement for statement, the member role may do in its account what the scheduler's
+    role may do in its own, under the same kind conditions (no CAST AI secret: the key stays
+    with the scheduler), plus listing regions."""
+    ours = policies(template)
+    entries = member["Resources"]["MemberRole"]["Properties"]["Policies"]
+    theirs = {}
+    for entry in entries:
+        policy = unless(entry)
+        theirs[policy["PolicyName"]] = [unless(s) for s in policy["PolicyDocument"]["Statement"]]
+    for name in ("ec2-instances", "auto-scaling-groups"):
+        assert theirs[name] == ours[name], name
+    assert theirs["eks-clusters"] == [
+        s for s in ours["eks-clusters"] if s["Sid"] != "ReadCastAiKey"
+    ]
+    assert theirs["regions"] == [
+        {
+            "Sid": "FindEnabledRegions",
+            "Effect": "Allow",
+            "Action": "ec2:DescribeRegions",
+            "Resource": "*",
+        }
+    ]
+    conditional = {unless(p)["PolicyName"]: p["Fn::If"][0] for p in entries if "Fn::If" in p}
+    scheduler = {
+        unless(p)["PolicyName"]: p["Fn::If"][0]
+        for p in template["Resources"]["Role"]["Properties"]["Policies"]
+        if "Fn::If" in p
+    }
+    assert conditional == scheduler
+    for name in conditional.values():
+        assert member["Conditions"][name] == template["Conditions"][name]
+    assert (
+        member["Parameters"]["Kinds"]["AllowedPattern"]
+        == (template["Parameters"]["Kinds"]["AllowedPattern"])
+    )
