@@ -279,7 +279,7 @@ def _act(provider: Provider, action: Action, batch: list[Outcome], budget: Budge
             outcome.result = "deferred"
         return
     try:
-        results = provider.act(action, [ActRequest(o.resource, o.schedule) for o in batch])
+        results = provider.act(action, [_request(o) for o in batch])
     except Exception as exc:
         LOG.exception("powercycle: %s %s in %s failed", provider.kind, action, provider.region)
         results = dict.fromkeys((o.resource.id for o in batch), _action_error(exc))
@@ -293,6 +293,11 @@ def _act(provider: Provider, action: Action, batch: list[Outcome], budget: Budge
             outcome.result, outcome.warning = "done", error.message
         else:
             _fail(outcome, "failed", f"{action} refused: {error}", keep_reason=True)
+
+
+def _request(outcome: Outcome) -> ActRequest:
+    record = outcome.decision.record if outcome.decision else None
+    return ActRequest(outcome.resource, outcome.schedule, record.tag_value() if record else None)
 
 
 def _record(config: Config, provider: Provider, outcomes: Sequence[Outcome]) -> None:

@@ -59,6 +59,7 @@ KNOWN_KEYS = (
     "maxRuntime",
     "resume",
     "via",
+    "fallbackTypes",
 )
 RESUME_KEYS = ("instanceType", "spot")
 # EKS backends (`via`): CAST AI's hibernate/resume, or the managed node groups to zero.
@@ -69,10 +70,13 @@ MAX_SKIP = 500
 SKIP_YEARS = (1970, 2200)
 MAX_RUNTIME = timedelta(days=365)
 MAX_TZ_LENGTH = 64
+MAX_FALLBACK_TYPES = 5
+MAX_TYPE_LENGTH = 32
 
 _DURATION = re.compile(r"([0-9]{1,7})([mhd])", re.ASCII)
 _DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+_INSTANCE_TYPE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9]+", re.ASCII)
 _ZONE = re.compile(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*", re.ASCII)
 
 
@@ -112,6 +116,8 @@ class Schedule:
     resume: ResumeOptions | None = None
     # EKS: "castai" or "nodegroups"; None lets the EKS provider choose.
     via: str | None = None
+    # EC2: types to start on, in order, when the instance's own has no capacity.
+    fallback_types: tuple[str, ...] = ()
 
     @cached_property
     def _skip_calendar(self) -> SkipCalendar:
@@ -257,6 +263,7 @@ def _parse_cached(frozen: object, default_tz: str) -> Schedule:
         max_runtime=_duration(doc.get("maxRuntime")),
         resume=_resume(doc.get("resume")),
         via=_via(doc.get("via")),
+        fallback_types=_fallback_types(doc.get("fallbackTypes")),
     )
     if not start and not stop and schedule.max_runtime is None:
         raise ScheduleError('"start" and "stop" are both empty lists')
@@ -400,3 +407,25 @@ def _resume(value: object) -> ResumeOptions | None:
     if spot is not None and not isinstance(spot, bool):
         raise ScheduleError(f'"resume.spot" must be true or false, got {show(spot)}')
     return ResumeOptions(instance_type=instance_type, spot=spot)
+
+
+def _fallback_types(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    example = '["m5.large", "m6i.large"]'
+    if not isinstance(value, list):
+        raise ScheduleError(f'"fallbackTypes" must be a list like {example}, got {show(value)}')
+    if len(value) > MAX_FALLBACK_TYPES:
+        raise ScheduleError(
+            f'"fallbackTypes" holds {len(value)} types; at most {MAX_FALLBACK_TYPES} are allowed'
+        )
+    for item in value:
+        if (
+            not isinstance(item, str)
+            or len(item) > MAX_TYPE_LENGTH
+            or not _INSTANCE_TYPE.fullmatch(item)
+        ):
+            raise ScheduleError(
+                f'"fallbackTypes": {show(item)} is not an EC2 instance type like "m5.large"'
+            )
+    return tuple(dict.fromkeys(value))

@@ -738,6 +738,7 @@ def test_role_grants_nothing_broad(template: dict[str, Any]) -> None:
                 ["ec2:DescribeInstances"],
                 ["eks:ListClusters"],
                 ["autoscaling:DescribeAutoScalingGroups"],
+                ["autoscaling:DescribeScalingActivities"],
                 ["ec2:DescribeRegions"],
             ), sid
     secret = statements(template)["ReadCastAiKey"]

@@ -219,7 +219,8 @@ def test_missed_weekend_runs(ec2: Any, run: Run, calls: Calls) -> None:
     assert power(box) == "stopped"
     calls.clear()
     summary = run(at("2026-11-23 07:00"))
-    assert calls.mutating() == [] and summary.reasons["handled"] == 1
+    # Only the stop's check: seen stopped, its powercycle:attempts tag goes (test_verify).
+    assert calls.mutating() == ["DeleteTags"] and summary.reasons["handled"] == 1
     run(at("2026-11-23 09:00"))
     assert power(box) == "running"
 
@@ -230,7 +231,8 @@ def test_missed_runs_collapse_to_the_latest_event(ec2: Any, run: Run, calls: Cal
     down = launch(ec2, {TAG: SEED, STATE_TAG: "stop@2026-11-20T17:55:00Z"}, state="stopped")[0]
     calls.clear()
     summary = run(at("2026-11-25 19:00"))
-    assert calls.mutating() == ["StopInstances", "CreateTags"]
+    # The stopped one's state tag with its powercycle:attempts, the other's alone.
+    assert calls.mutating() == ["StopInstances", "CreateTags", "CreateTags"]
     assert calls.of("StopInstances")[0]["InstanceIds"] == [up]
     assert entry(summary, up) is not None and entry(summary, down) is None
     assert (power(up), power(down)) == ("stopped", "stopped")
@@ -249,8 +251,9 @@ def test_person_starting_a_box_after_hours_keeps_it(ec2: Any, run: Run, calls: C
     for now in ticks(at("2026-11-23 21:00"), at("2026-11-24 17:45")):
         run(now)
         assert power(box) == "running", now
-    # The 08:00 start found it running: recorded, no action.
-    assert calls.mutating() == ["CreateTags"]
+    # The 18:00 stop checked (its attempts tag goes); the 08:00 start found it running:
+    # recorded, no action.
+    assert calls.mutating() == ["DeleteTags", "CreateTags"]
     assert tags_of(ec2, box)[STATE_TAG] == "start@2026-11-24T08:00:00Z"
     run(at("2026-11-24 18:00"))
     assert power(box) == "stopped"

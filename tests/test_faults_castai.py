@@ -325,7 +325,8 @@ def test_a_failed_operation_unhandles_the_event(aws: None, castai: CastAIStandin
     found = {r.id: r for r in provider.discover(TAG)}
     dev = found["dev"]
     assert dev.unhandled is not None
-    assert dev.unhandled.startswith("hibernate operation ")
+    # Folded into the attempts rule (providers.verify): its attempt, then CAST AI's reason.
+    assert dev.unhandled.startswith("stop did not take (attempt 1 of 3): hibernate operation ")
     assert dev.unhandled.endswith("failed: HibernationFailed drain")
     assert STATE not in dev.tags and STATE in cluster_tags("dev")
     assert found["canary"].unhandled is None

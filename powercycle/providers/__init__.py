@@ -45,7 +45,10 @@ class Resource:
     error: str | None = None
     # An action accepted by an earlier pass that did not take (a CAST AI operation that
     # ended in an error, an EC2 start that bounced): reported as failed, and the provider
-    # hands over `tags` without the state tag, so the event is unhandled and retried.
+    # hands over `tags` without the state tag, so the event is unhandled and retried. Once
+    # the event has had its `POWERCYCLE_MAX_ATTEMPTS` attempts, the state tag is kept (the
+    # event stays handled, nothing is retried) and the failure is reported on every pass
+    # until the next event is recorded (`providers.verify`).
     unhandled: str | None = None
     # The AWS account it lives in ("" when the pass scans only its own account).
     account: str = ""
@@ -65,6 +68,9 @@ class ActRequest:
     resource: Resource
     # None for manual actions (payload): no schedule options apply.
     schedule: Schedule | None
+    # The state tag value the action will be recorded as (`start@2026-11-23T08:00:00Z`);
+    # None for manual actions. Providers check accepted actions by it (`providers.verify`).
+    event: str | None = None
 
 
 class Provider(Protocol):

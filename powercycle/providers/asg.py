@@ -41,7 +41,8 @@ from .. import aws
 from ..budget import Budget
 from ..decide import Power, StateTagError, parse_state
 from ..schedule import Action
-from . import DEFERRED, ActionError, ActRequest, Provider, Resource
+from . import DEFERRED, ActionError, ActRequest, Provider, Resource, verify
+from .verify import ATTEMPTS_TAG, Attempts
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -54,6 +55,7 @@ EKS_NODEGROUP_TAG = "eks:nodegroup-name"
 PAGE_SIZE = 100  # DescribeAutoScalingGroups' maximum MaxRecords
 NAMES_PER_CALL = 50
 TAGS_PER_CALL = 50
+ACTIVITIES = 20  # the latest scaling activities read for a group with a pending check
 WORKERS = 8
 _RESOURCE_TYPE = "auto-scaling-group"
 
@@ -144,6 +146,9 @@ class AsgProvider:
         # name -> sizes as discovered: what a stop remembers, what a start compares.
         self._groups: dict[str, Capacity] = {}
         self._remembered: dict[str, str | None] = {}
+        # Attempts of this pass's accepted actions, written with the state tag (`record`).
+        self._attempts: dict[str, Attempts] = {}
+        self._done: list[str] = []
 
     def __repr__(self) -> str:
         return f"AsgProvider({self.account or 'own'}, {self.region})"
@@ -161,6 +166,7 @@ class AsgProvider:
             if EKS_NODEGROUP_TAG in _tags(group):
                 continue  # its cluster's (kind eks, backend nodegroups)
             yield self._resource(group)
+        self._remove_done_tags()
 
     def lookup(self, refs: Sequence[str]) -> dict[str, Resource]:
         """Groups named by an `autoScalingGroups` payload (absent: not in this region)."""
@@ -195,9 +201,55 @@ class AsgProvider:
                 tags=tags,
                 power=power,
                 running_since=self._started(tags) if power is Power.RUNNING else None,
+                unhandled=self._checked(group, tags) if ATTEMPTS_TAG in tags else None,
             )
         except Exception as exc:  # one odd group is that group's error, not the region's
             return self._error(name, _safe_tags(group), f"unreadable group: {aws.one_line(exc)}")
+
+    def _checked(self, group: Mapping[str, Any], tags: Mapping[str, str]) -> str | None:
+        """The action an earlier pass had accepted (`providers.verify`): its scaling
+        activities are read only for a group not yet in the event's state."""
+        try:
+            return self._judged(group, tags)
+        except Exception as exc:  # a check that fails is no reason to stop scheduling
+            LOG.warning("powercycle: %s not judged: %s", ATTEMPTS_TAG, _describe_exc(exc))
+            return None
+
+    def _judged(self, group: Mapping[str, Any], tags: Mapping[str, str]) -> str | None:
+        raw, state = tags[ATTEMPTS_TAG], tags.get(self._config.state_tag)
+        attempts = Attempts.parse(raw)
+        seen = None
+        if attempts is not None and attempts.event == state:
+            name = str(group["AutoScalingGroupName"])
+            seen = verify.asg_seen(attempts, group, lambda: self._activities(name))
+        verdict = verify.judge(raw, state, seen, max_attempts=self._config.max_attempts)
+        if verdict.drop_tag:
+            self._done.append(str(group["AutoScalingGroupName"]))
+        return verdict.unhandled
+
+    def _remove_done_tags(self) -> None:
+        """The attempts tags judged done: one DeleteTags per 50 groups."""
+        done, self._done = self._done, []
+        if self._config.dry_run:
+            return
+        for start in range(0, len(done), TAGS_PER_CALL):
+            chunk = done[start : start + TAGS_PER_CALL]
+            try:
+                self.client.delete_tags(Tags=[_tag_spec(name, ATTEMPTS_TAG) for name in chunk])
+            except aws.AWS_ERRORS as exc:  # judged again (and done again) next pass
+                LOG.warning("powercycle: %s not removed: %s", ATTEMPTS_TAG, _describe_exc(exc))
+
+    def _activities(self, name: str) -> list[Mapping[str, Any]]:
+        if not self._budget.open():
+            return []
+        try:
+            answer = self.client.describe_scaling_activities(
+                AutoScalingGroupName=name, MaxRecords=ACTIVITIES
+            )
+        except aws.AWS_ERRORS as exc:  # not judged now: pending, read again next pass
+            LOG.warning("powercycle: %s: scaling activities not read: %s", name, exc)
+            return []
+        return list(answer.get("Activities", ()))
 
     def _started(self, tags: Mapping[str, str]) -> datetime | None:
         try:
@@ -220,9 +272,18 @@ class AsgProvider:
     # --- actions -----------------------------------------------------------------------
 
     def act(self, action: Action, requests: Sequence[ActRequest]) -> dict[str, ActionError | None]:
-        names = list(dict.fromkeys(r.resource.id for r in requests))
+        results, allowed = verify.refuse_exhausted(requests, self._config.max_attempts)
+        names = list(dict.fromkeys(r.resource.id for r in allowed))
         one = self._stop if action == "stop" else self._start
-        return dict(zip(names, self._each(names, one), strict=True))
+        results.update(zip(names, self._each(names, one), strict=True))
+        with_state, alone = verify.accepted(allowed, results, self._config.state_tag)
+        self._attempts.update(with_state)
+        for name, attempt in alone.items():
+            try:
+                self._tag(name, ATTEMPTS_TAG, attempt.value())
+            except aws.AWS_ERRORS as exc:
+                LOG.warning("powercycle: %s: %s not written: %s", name, ATTEMPTS_TAG, exc)
+        return results
 
     def _stop(self, name: str) -> ActionError | None:
         capacity = self._groups.get(name)
@@ -293,21 +354,30 @@ class AsgProvider:
     def record(self, key: str, values: Mapping[str, str]) -> dict[str, str]:
         errors: dict[str, str] = {}
         items = list(values.items())
-        for start in range(0, len(items), TAGS_PER_CALL):
-            chunk = items[start : start + TAGS_PER_CALL]
+        attempts = self._attempts if key == self._config.state_tag else {}
+        # Half as many groups per call: each may carry its attempts tag too.
+        per_call = TAGS_PER_CALL // 2 if attempts else TAGS_PER_CALL
+        for start in range(0, len(items), per_call):
+            chunk = items[start : start + per_call]
+            specs = [_tag_spec(name, key, value) for name, value in chunk]
+            specs += [
+                _tag_spec(name, ATTEMPTS_TAG, attempts.pop(name).value())
+                for name, _ in chunk
+                if name in attempts
+            ]
             try:
-                self.client.create_or_update_tags(
-                    Tags=[_tag_spec(name, key, value) for name, value in chunk]
-                )
+                self.client.create_or_update_tags(Tags=specs)
                 continue
             except aws.AWS_ERRORS as exc:
                 if len(chunk) == 1:
                     errors[chunk[0][0]] = aws.describe_error(exc)
                     continue
             # One group gone since discovery fails the call for all: one by one, then.
-            for name, value in chunk:
+            for name, _ in chunk:
                 try:
-                    self._tag(name, key, value)
+                    self.client.create_or_update_tags(
+                        Tags=[spec for spec in specs if spec["ResourceId"] == name]
+                    )
                 except aws.AWS_ERRORS as exc:
                     errors[name] = aws.describe_error(exc)
         return errors

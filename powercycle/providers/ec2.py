@@ -18,6 +18,13 @@ into a service that is already refusing them. Any other error is about some id: 
 is halved until the refusing ids are alone, so one bad instance never keeps the other 49
 of its batch from acting. Once the pass budget is spent, batches not yet sent are
 `Deferred`.
+
+Verified actions (`providers.verify`): an accepted start or stop is written down in the
+tag `powercycle:attempts`, in the same `CreateTags` call as the state tag, and judged on
+the next discovery from what `DescribeInstances` returns (`State`, `StateReason`,
+`LaunchTime`): confirmed ones lose the tag (one `DeleteTags` per 1000 of them), failed
+ones are handed to the engine `unhandled`. Capacity refusals of a start try the schedule's
+`fallbackTypes` (`providers.ec2_fallback`). Instances without those tags cost nothing more.
 """
 
 from __future__ import annotations
@@ -26,13 +33,16 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .. import aws
 from ..budget import Budget
 from ..decide import Power
 from ..schedule import Action
-from . import DEFERRED, ActionError, ActRequest, Provider, Resource
+from . import DEFERRED, ActionError, ActRequest, Provider, Resource, verify
+from . import ec2_fallback as fallback
+from .verify import ATTEMPTS_TAG, TYPE_TAG, Attempts, ec2_seen, judge
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -107,6 +117,11 @@ class Ec2Provider:
         self._sleep = sleep
         self._budget = budget or Budget.unlimited()
         self._credentials = credentials
+        # Per pass (a provider lives for one pass): what discovery read for fallbacks, the
+        # tags judged done, and the attempts of accepted actions not yet written.
+        self._facts: dict[str, fallback.Facts] = {}
+        self._done_tags: dict[str, set[str]] = defaultdict(set)
+        self._attempts: dict[str, Attempts] = {}
 
     def __repr__(self) -> str:
         return f"Ec2Provider({self.account or 'own'}, {self.region})"
@@ -121,11 +136,12 @@ class Ec2Provider:
 
     def discover(self, tag: str) -> Iterator[Resource]:
         members: list[Resource] = []
-        for resource in self._describe([{"Name": "tag-key", "Values": [tag]}]):
+        for resource in self._describe([{"Name": "tag-key", "Values": [tag]}], check=True):
             if ASG_TAG in resource.tags:
                 members.append(resource)
             else:
                 yield resource
+        self._remove_done_tags()
         if not members:
             return  # no Auto Scaling call at all
         scheduled = self._scheduled_groups({r.tags[ASG_TAG] for r in members}, tag)
@@ -152,7 +168,9 @@ class Ec2Provider:
         found = self._describe([{"Name": "instance-id", "Values": list(refs)}])
         return {r.id: r for r in found}
 
-    def _describe(self, filters: list[dict[str, Any]]) -> Iterator[Resource]:
+    def _describe(
+        self, filters: list[dict[str, Any]], *, check: bool = False
+    ) -> Iterator[Resource]:
         paginator = self.client.get_paginator("describe_instances")
         pages = paginator.paginate(
             Filters=[
@@ -164,7 +182,8 @@ class Ec2Provider:
         for page in pages:
             for reservation in page.get("Reservations", ()):
                 for instance in reservation.get("Instances", ()):
-                    yield self._resource(instance)
+                    resource = self._resource(instance)
+                    yield self._checked(instance, resource) if check else resource
 
     def _resource(self, instance: Mapping[str, Any]) -> Resource:
         instance_id = str(instance.get("InstanceId", "?"))
@@ -197,9 +216,17 @@ class Ec2Provider:
     # --- actions -----------------------------------------------------------------
 
     def act(self, action: Action, requests: Sequence[ActRequest]) -> dict[str, ActionError | None]:
+        results, allowed = verify.refuse_exhausted(requests, self._config.max_attempts)
+        results.update(self._act(action, allowed))
+        if action == "start":
+            self._fall_back(allowed, results)
+        self._note_attempts(allowed, results)
+        return results
+
+    def _act(self, action: Action, requests: Sequence[ActRequest]) -> dict[str, ActionError | None]:
         if action == "start":
             ids = [r.resource.id for r in requests]
-            return self._batches(ids, lambda batch: self.client.start_instances(InstanceIds=batch))
+            return self._batches(ids, self._start)
 
         hibernate = [r.resource.id for r in requests if r.schedule and r.schedule.hibernate]
         plain = [r.resource.id for r in requests if not (r.schedule and r.schedule.hibernate)]
@@ -265,17 +292,138 @@ class Ec2Provider:
     # --- state tags --------------------------------------------------------------
 
     def record(self, key: str, values: Mapping[str, str]) -> dict[str, str]:
-        by_value: dict[str, list[str]] = defaultdict(list)
+        # The attempts of this pass's accepted actions ride in the same call as the state
+        # tag: one CreateTags per group of instances sharing both values.
+        attempts = self._attempts if key == self._config.state_tag else {}
+        by_value: dict[tuple[tuple[str, str], ...], list[str]] = defaultdict(list)
         for resource_id, value in values.items():
-            by_value[value].append(resource_id)
+            tags = [(key, value)]
+            if resource_id in attempts:
+                tags.append((ATTEMPTS_TAG, attempts.pop(resource_id).value()))
+            by_value[tuple(tags)].append(resource_id)
+        return self._create_tags(by_value)
+
+    def _create_tags(
+        self, by_value: Mapping[tuple[tuple[str, str], ...], list[str]]
+    ) -> dict[str, str]:
         errors: dict[str, str] = {}
-        for value, ids in by_value.items():
+        for tags, ids in by_value.items():
             for chunk in _chunks(ids, TAG_BATCH):
                 try:
-                    self.client.create_tags(Resources=chunk, Tags=[{"Key": key, "Value": value}])
+                    self.client.create_tags(
+                        Resources=chunk, Tags=[{"Key": k, "Value": v} for k, v in tags]
+                    )
                 except aws.AWS_ERRORS as exc:
                     errors.update(dict.fromkeys(chunk, aws.describe_error(exc)))
         return errors
+
+    # --- verified actions ------------------------------------------------------------
+
+    def _checked(self, instance: Mapping[str, Any], resource: Resource) -> Resource:
+        try:
+            return self._judged(instance, resource)
+        except Exception as exc:  # a check that fails is no reason to stop scheduling
+            LOG.warning("powercycle: %s not checked: %s: %s", resource.id, type(exc).__name__, exc)
+            return resource
+
+    def _judged(self, instance: Mapping[str, Any], resource: Resource) -> Resource:
+        """Judge the action an earlier pass had accepted, and give back a fallback's type.
+
+        Only instances carrying `powercycle:attempts` or `powercycle:type` cost anything.
+        """
+        if resource.power is None or resource.skip:
+            return resource
+        tags = dict(resource.tags)
+        known = fallback.facts(instance, tags)
+        stopped = instance.get("State", {}).get("Name") == "stopped"
+        if (
+            stopped
+            and TYPE_TAG in tags
+            and self._budget.open()
+            and fallback.restore_type(self.client, resource.id, known, dry_run=self._config.dry_run)
+        ):
+            self._done_tags[resource.id].add(TYPE_TAG)
+            del tags[TYPE_TAG]
+            restored = known.original or known.instance_type
+            known = replace(known, instance_type=restored, original=None)
+        self._facts[resource.id] = known
+        raw = tags.get(ATTEMPTS_TAG)
+        if raw is None:
+            return replace(resource, tags=tags) if len(tags) != len(resource.tags) else resource
+        state = tags.get(self._config.state_tag)
+        attempts = Attempts.parse(raw)
+        seen = ec2_seen(attempts, instance) if attempts and attempts.event == state else None
+        verdict = judge(raw, state, seen, max_attempts=self._config.max_attempts)
+        if verdict.drop_tag:
+            self._done_tags[resource.id].add(ATTEMPTS_TAG)
+            del tags[ATTEMPTS_TAG]
+        if verdict.retry:
+            # The event is handled no more: the engine decides it again and acts.
+            del tags[self._config.state_tag]
+        return replace(resource, tags=tags, unhandled=verdict.unhandled)
+
+    def _remove_done_tags(self) -> None:
+        """One DeleteTags per set of keys (and 1000 ids): the tags judged done."""
+        done, self._done_tags = self._done_tags, defaultdict(set)
+        if self._config.dry_run or not done:
+            return
+        by_keys: dict[tuple[str, ...], list[str]] = defaultdict(list)
+        for resource_id, names in done.items():
+            by_keys[tuple(sorted(names))].append(resource_id)
+        for keys, ids in by_keys.items():
+            for chunk in _chunks(ids, TAG_BATCH):
+                try:
+                    self.client.delete_tags(Resources=chunk, Tags=[{"Key": k} for k in keys])
+                except aws.AWS_ERRORS as exc:
+                    # Harmless: judged again (and found done again) on the next pass.
+                    LOG.warning("powercycle: %s not removed: %s", keys, aws.describe_error(exc))
+
+    def _note_attempts(
+        self, requests: Sequence[ActRequest], results: Mapping[str, ActionError | None]
+    ) -> None:
+        with_state, alone = verify.accepted(requests, results, self._config.state_tag)
+        self._attempts.update(with_state)
+        by_value: dict[tuple[tuple[str, str], ...], list[str]] = defaultdict(list)
+        for resource_id, attempt in alone.items():
+            by_value[((ATTEMPTS_TAG, attempt.value()),)].append(resource_id)
+        for resource_id, error in self._create_tags(by_value).items():
+            LOG.warning("powercycle: %s: %s not written: %s", resource_id, ATTEMPTS_TAG, error)
+
+    def _fall_back(
+        self, requests: Sequence[ActRequest], results: dict[str, ActionError | None]
+    ) -> None:
+        """Starts refused for capacity: each (type, zone) group alone, then fallback types."""
+        refused = [
+            r.resource.id
+            for r in requests
+            if (error := results.get(r.resource.id)) is not None and error.code in fallback.CAPACITY
+        ]
+        wanted = {
+            r.resource.id: r.schedule.fallback_types
+            for r in requests
+            if r.schedule is not None and r.schedule.fallback_types
+        }
+        if not any(i in wanted for i in refused):
+            return
+        start = self._start
+        split = fallback.groups(refused, self._facts)
+        if len(split) > 1:
+            for group in split:
+                if self._budget.open():
+                    self._attempt(group, start, 0, results)
+        for instance_id in refused:
+            error = results.get(instance_id)
+            known = self._facts.get(instance_id)
+            if error is None or error.code not in fallback.CAPACITY:
+                continue
+            if instance_id not in wanted or known is None:
+                continue
+            results[instance_id] = fallback.start_on_fallback(
+                self.client, instance_id, known, wanted[instance_id], error, budget=self._budget
+            )
+
+    def _start(self, batch: list[str]) -> None:
+        self.client.start_instances(InstanceIds=batch)
 
 
 def _chunks(items: Sequence[str] | Iterable[str], size: int) -> Iterator[list[str]]:

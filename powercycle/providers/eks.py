@@ -45,7 +45,8 @@ from ..castai_access import (
 from ..decide import Power, parse_state
 from ..schedule import Action, parse_schedule_text
 from ..sources import locate
-from . import ActionError, ActRequest, Provider, Resource, nodegroups
+from . import ActionError, ActRequest, Provider, Resource, nodegroups, verify
+from .verify import ATTEMPTS_TAG, Attempts
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -279,10 +280,19 @@ class EksProvider:
         if check.transition:
             power = Power.TRANSITION
         self._targets[resource_id] = _Target(cluster.id, arn)
-        handed = tags
+        handed, unhandled = tags, check.failed
         if check.failed:
-            # The event is no longer handled: the engine decides it again and retries.
-            handed = {k: v for k, v in tags.items() if k != self._config.state_tag}
+            retry = True
+            raw, state = tags.get(ATTEMPTS_TAG), tags.get(self._config.state_tag)
+            if raw and (known := Attempts.parse(raw)) and known.event == state:
+                # Bounded as every kind is (`providers.verify`): after `max_attempts`
+                # operations for the event, reported on every pass, not tried again.
+                seen = verify.Failed(check.failed)
+                verdict = verify.judge(raw, state, seen, max_attempts=self._config.max_attempts)
+                unhandled, retry = verdict.unhandled, verdict.retry
+            if retry:
+                # The event is no longer handled: the engine decides it again and retries.
+                handed = {k: v for k, v in tags.items() if k != self._config.state_tag}
         return Resource(
             kind=KIND,
             id=resource_id,
@@ -291,7 +301,7 @@ class EksProvider:
             tags=handed,
             power=power,
             running_since=self._started(tags, check.started) if power is Power.RUNNING else None,
-            unhandled=check.failed,
+            unhandled=unhandled,
         )
 
     def _by_nodegroups(
@@ -412,11 +422,14 @@ class EksProvider:
     # --- actions -----------------------------------------------------------------------
 
     def act(self, action: Action, requests: Sequence[ActRequest]) -> dict[str, ActionError | None]:
-        results: dict[str, ActionError | None] = {}
+        # A CAST AI operation failed `max_attempts` times for this event: no more calls.
+        results, _ = verify.refuse_exhausted(requests, self._config.max_attempts)
         for request in requests:
             rid = request.resource.id
             via = request.schedule.via if request.schedule else None
             used = "nodegroups" if rid in self._groups else "castai"
+            if rid in results:
+                continue
             if via is not None and via != used:
                 results[rid] = ActionError(
                     "Via",
@@ -495,11 +508,13 @@ class EksProvider:
             return ActionError("Unexpected", _unexpected(exc))
         LOG.debug("CAST AI %s of %s accepted: operation %s", action, target.castai_id, operation)
         if operation and target.arn:
-            value = OperationTag.new(_CALLS[action], operation).value()
+            tags = {OPERATION_TAG: OperationTag.new(_CALLS[action], operation).value()}
+            if request.event:
+                # Its attempt for the event, in the same call: failures are bounded.
+                attempt = Attempts.after(request.resource.tags, request.event)
+                tags[ATTEMPTS_TAG] = attempt.value()
             try:
-                self._eks(self._region_of(target)).tag_resource(
-                    resourceArn=target.arn, tags={OPERATION_TAG: value}
-                )
+                self._eks(self._region_of(target)).tag_resource(resourceArn=target.arn, tags=tags)
             except Exception as exc:
                 # The action stands; only its check on the next pass is lost.
                 LOG.warning("powercycle: %s: %s not written: %s", rid, OPERATION_TAG, exc)
@@ -538,7 +553,7 @@ class EksProvider:
             return
         try:
             self._eks(_arn_region(arn) or self.region).untag_resource(
-                resourceArn=arn, tagKeys=[OPERATION_TAG]
+                resourceArn=arn, tagKeys=[OPERATION_TAG, ATTEMPTS_TAG]
             )
         except Exception as exc:
             LOG.warning("powercycle: %s: %s not removed: %s", name, OPERATION_TAG, exc)
