@@ -212,7 +212,7 @@ class AsgProvider:
         try:
             return self._judged(group, tags)
         except Exception as exc:  # a check that fails is no reason to stop scheduling
-            LOG.warning("powercycle: %s not judged: %s", ATTEMPTS_TAG, _describe_exc(exc))
+            LOG.warning("powercycle: %s not judged: %s", ATTEMPTS_TAG, aws.one_line(exc))
             return None
 
     def _judged(self, group: Mapping[str, Any], tags: Mapping[str, str]) -> str | None:
@@ -237,7 +237,7 @@ class AsgProvider:
             try:
                 self.client.delete_tags(Tags=[_tag_spec(name, ATTEMPTS_TAG) for name in chunk])
             except aws.AWS_ERRORS as exc:  # judged again (and done again) next pass
-                LOG.warning("powercycle: %s not removed: %s", ATTEMPTS_TAG, _describe_exc(exc))
+                LOG.warning("powercycle: %s not removed: %s", ATTEMPTS_TAG, aws.one_line(exc))
 
     def _activities(self, name: str) -> list[Mapping[str, Any]]:
         if not self._budget.open():
