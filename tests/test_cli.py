@@ -85,6 +85,21 @@ def test_check_a_repeated_stop_and_a_stop_only_schedule(capsys: pytest.CaptureFi
     assert "off 168.0 h per week" in out and "stop-only" in out
 
 
+def test_check_a_max_runtime_only_schedule_and_fallback_types(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["check", '{"maxRuntime": "8h"}']) == 0
+    out = capsys.readouterr().out
+    assert "no transitions: only maxRuntime applies" in out and "maxRuntime only" in out
+    value = '{"start": "30 6 * * 1-5", "stop": "0 19 * * 1-5", "fallbackTypes": ["m6i.large"]}'
+    assert main(["check", value]) == 0
+    assert "on a capacity refusal, starts on: m6i.large" in capsys.readouterr().out
+    assert main(["check", "--json", value]) == 0
+    assert json.loads(capsys.readouterr().out)["fallbackTypes"] == ["m6i.large"]
+    assert main(["check", '{"stop": "0 19 * * *", "fallbackTypes": ["not a type"]}']) == 1
+    assert "fallbackTypes" in capsys.readouterr().err
+
+
 def test_check_counts_the_transitions_asked_for(capsys: pytest.CaptureFixture[str]) -> None:
     with freeze_time("2026-11-23 12:00:00"):
         assert main(["check", SEED, "--count", "2"]) == 0

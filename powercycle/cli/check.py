@@ -95,6 +95,11 @@ def run(args: argparse.Namespace, now: datetime) -> int:
                 "hoursOffPerWeek": round(off, 2),
                 "percentOff": round(100 * off / WEEK_HOURS, 1),
                 **({"note": note.strip(" ()")} if note else {}),
+                **(
+                    {"fallbackTypes": list(schedule.fallback_types)}
+                    if schedule.fallback_types
+                    else {}
+                ),
             }
         )
         return 0
@@ -103,10 +108,20 @@ def run(args: argparse.Namespace, now: datetime) -> int:
     print(f"valid schedule, zone {schedule.tz.key}")
     if latest:
         print(f"latest event: {fmt_event(latest, schedule)}")
-    print(f"next {args.count} transitions:")
+    if upcoming:
+        print(f"next {len(upcoming)} transitions:")
+    else:
+        print(
+            "no transitions: only maxRuntime applies" if schedule.max_runtime else "no transitions"
+        )
     for event in upcoming:
         print(f"  {fmt_event(event, schedule)}")
     print(f"off {off:.1f} h per week ({off / WEEK_HOURS:.0%} of the week){note}")
+    if schedule.fallback_types:
+        print(
+            "on a capacity refusal, starts on: "
+            f"{', '.join(schedule.fallback_types)} (its own type comes back at the next stop)"
+        )
     return 0
 
 
