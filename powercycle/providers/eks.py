@@ -6,8 +6,6 @@ from the tag when it holds the schedule inline; otherwise `castai` when CAST AI 
 configured (`CASTAI_API_KEY`, or the secret exists) and knows the cluster, else
 `nodegroups`. (A `via` in a schedule *document* is not known at discovery: when it names the
 other backend, the action is refused with an error saying to put `via` in the tag.)
-EKS lists the clusters and keeps their tags; the backend reads their power and acts.
-
 Failing safe: the clusters of a region are described, checked and acted on `WORKERS` at a
 time, each behind its own exception boundary; nothing new starts once the pass budget is
 spent (a call not sent is answered `Deferred`).
@@ -19,6 +17,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import aws
@@ -28,8 +27,9 @@ from ..castai_access import NOT_CONFIGURED, CastAIAccess, match_eks
 from ..decide import Power, parse_state
 from ..schedule import Action, parse_schedule_text
 from ..sources import locate
-from . import ActionError, ActRequest, Provider, Resource, nodegroups, verify
+from . import NOTED, ActionError, ActRequest, Provider, Resource, nodegroups, verify
 from .eks_castai import CastAIBackend, Target, arn_account, arn_region, unexpected
+from .verify import ATTEMPTS_TAG, Attempts
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -56,10 +56,8 @@ def providers(
     account: str = "",
 ) -> list[Provider]:
     """One provider per region, all sharing one CAST AI access (and budget) for the pass.
-
     `credentials`/`account`: the account scanned (an assumed role's key in `aws`); the
-    CAST AI key is always read with the scheduler's own credentials.
-    """
+    CAST AI key is always read with the scheduler's own credentials."""
     shared = castai or CastAIAccess(config, regions, budget=budget)
     return [
         EksProvider(config, region, shared, credentials=credentials, account=account)
@@ -234,12 +232,20 @@ class EksProvider:
             tags=tags,
             power=power,
             running_since=self.started(tags, None) if power is Power.RUNNING else None,
+            unhandled=self._checked(groups, tags) if ATTEMPTS_TAG in tags else None,
         )
+
+    def _checked(self, groups: nodegroups.Groups, tags: Mapping[str, str]) -> str | None:
+        """A start an earlier pass accepted (`providers.verify`), judged from the groups read."""
+        state, look = tags.get(self.config.state_tag), partial(verify.nodegroups_seen, groups)
+        verdict = verify.check(tags[ATTEMPTS_TAG], state, look, self.config.max_attempts)
+        if verdict.drop_tag:
+            self.untag(groups.cluster, groups.arn, [ATTEMPTS_TAG])
+        return verdict.unhandled
 
     def started(self, tags: Mapping[str, str], observed: datetime | None) -> datetime | None:
         """When it last started: the start recorded in the state tag, or one observed
-        (a resume operation seen finished), whichever is later (`maxRuntime` counts from it).
-        """
+        (a resume operation seen finished), whichever is later (`maxRuntime` counts from it)."""
         try:
             state = parse_state(tags.get(self.config.state_tag))
         except Exception:
@@ -292,12 +298,10 @@ class EksProvider:
     def act(self, action: Action, requests: Sequence[ActRequest]) -> dict[str, ActionError | None]:
         # An action failed `max_attempts` times for this event: no more calls.
         results, _ = verify.refuse_exhausted(requests, self.config.max_attempts)
-        for request in requests:
+        for request in (r for r in requests if r.resource.id not in results):
             rid = request.resource.id
             via = request.schedule.via if request.schedule else None
             used = "nodegroups" if rid in self._groups else "castai"
-            if rid in results:
-                continue
             if via is not None and via != used:
                 results[rid] = ActionError(
                     "Via",
@@ -318,10 +322,26 @@ class EksProvider:
             lambda r: ActionError(DEFERRED, "pass budget spent before the node groups were scaled"),
         )
         results.update(zip((r.resource.id for r in mine), answers, strict=True))
+        if action == "start":
+            for request, answer in zip(mine, answers, strict=True):
+                if request.event and (answer is None or answer.code == NOTED):
+                    self._attempted(request, request.event)
         requests = [r for r in requests if r.resource.id not in results]
         if not requests:
             return results
         return results | self._castai.act(action, requests)
+
+    def _attempted(self, request: ActRequest, event: str) -> None:
+        """An accepted node-group start: its attempt for the event, checked next pass."""
+        rid, attempt = request.resource.id, Attempts.after(request.resource.tags, event)
+        tags = {ATTEMPTS_TAG: attempt.value()}
+        try:
+            self.eks(request.resource.region).tag_resource(
+                resourceArn=self._groups[rid].arn, tags=tags
+            )
+        except Exception as exc:
+            # The start stands; only its check on the next pass is lost.
+            LOG.warning("powercycle: %s: %s not written: %s", rid, ATTEMPTS_TAG, exc)
 
     # --- tags --------------------------------------------------------------------------
 
