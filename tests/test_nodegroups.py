@@ -21,6 +21,7 @@ from powercycle.local.castai_standin import CastAIStandin
 from powercycle.providers import DEFERRED
 from powercycle.providers import nodegroups as ng
 from powercycle.providers.nodegroups import TAG, Groups, NodeGroupError, NotReached, Sizes
+from powercycle.providers.verify import ATTEMPTS_TAG as ATTEMPTS
 from tests.helpers import REGION, SEED, STATE_TAG, at, client_error, ticks
 
 CLUSTER = "dev"
@@ -355,6 +356,109 @@ def test_a_failing_group_fails_the_cluster_and_the_next_pass_finishes(eks: Any) 
     assert json.loads(cluster_tags(eks)[TAG]) == SIZES
     run_event({}, EKS_ONLY, TUESDAY_MORNING)
     assert sizes_now(eks) == SIZES
+
+
+class Calls:
+    """The EKS operations the scheduler's client sends, by name."""
+
+    def __init__(self, eks: Any) -> None:
+        self.names: list[str] = []
+        eks.meta.events.register("before-call.eks", self.hook)
+
+    def hook(self, model: Any, **_: Any) -> None:
+        self.names.append(model.name)
+
+    def take(self) -> list[str]:
+        names, self.names = self.names, []
+        return names
+
+
+def set_health(group: str, issues: list[dict[str, Any]]) -> None:
+    """What EKS reports for a group whose Auto Scaling group cannot launch its nodes."""
+    from moto.eks.models import eks_backends
+
+    backend = eks_backends["123456789012"][REGION]
+    backend.clusters[CLUSTER].nodegroups[group].health = {"issues": issues}
+
+
+LAUNCH_FAILURE = {
+    "code": "AsgInstanceLaunchFailures",
+    "message": "Could not launch On-Demand Instances. InsufficientInstanceCapacity - "
+    "We currently do not have sufficient m5.large capacity.",
+    "resourceIds": ["eks-jobs-asg"],
+}
+
+
+def test_a_start_whose_groups_report_health_issues_is_reported_until_they_recover(
+    eks: Any,
+) -> None:
+    """Verified actions: an accepted start writes `powercycle:attempts`; a group with nodes
+    wanted that reports health issues makes it `unhandled` on each pass (no call again:
+    EKS keeps launching by itself); healthy -> the tag is removed. No extra call."""
+    make_cluster(eks, SIZES)
+    calls = Calls(eks)
+    run_event({}, EKS_ONLY, MONDAY_EVENING)
+    assert ATTEMPTS not in cluster_tags(eks)  # only starts are checked
+    result = run_event({}, EKS_ONLY, TUESDAY_MORNING)
+    assert result["counts"] == {"done": 1} and sizes_now(eks) == SIZES
+    event = cluster_tags(eks)[STATE_TAG]
+    assert event == "start@2026-11-24T08:00:00Z"
+    assert cluster_tags(eks)[ATTEMPTS] == f"{event}/1"
+    calls.take()
+
+    set_health("jobs", [LAUNCH_FAILURE, {"code": "InstanceLimitExceeded", "message": ""}])
+    set_health("batch", [LAUNCH_FAILURE])
+    eks.update_nodegroup_config(
+        clusterName=CLUSTER,
+        nodegroupName="batch",
+        scalingConfig={"minSize": 0, "desiredSize": 0, "maxSize": 4},
+    )  # a group with no nodes wanted: its issues say nothing about the start
+    calls.take()
+    for minute in ("08:15", "09:00"):
+        result = run_event({}, EKS_ONLY, at(f"2026-11-24 {minute}"))
+        (error,) = result["errors"]
+        assert error["id"] == CLUSTER
+        assert error["error"] == (
+            "start has not taken: node group 'jobs' (desired 2): AsgInstanceLaunchFailures: "
+            "Could not launch On-Demand Instances. InsufficientInstanceCapacity - We currently "
+            "do not have sufficient m5.large capacity.; InstanceLimitExceeded; "
+            "EKS keeps trying to launch its nodes by itself"
+        )
+        assert result["actions"] == []
+        assert cluster_tags(eks)[ATTEMPTS] == f"{event}/1"
+        assert cluster_tags(eks)[STATE_TAG] == event
+        # Read as every pass reads it: no extra call, nothing scaled, nothing tagged.
+        assert sorted(set(calls.take())) == [
+            "DescribeCluster",
+            "DescribeNodegroup",
+            "ListClusters",
+            "ListNodegroups",
+        ]
+
+    set_health("jobs", [])  # its nodes came up
+    result = run_event({}, EKS_ONLY, at("2026-11-24 09:15"))
+    assert result["errors"] == [] and result["actions"] == []
+    assert ATTEMPTS not in cluster_tags(eks)
+    assert "UntagResource" in calls.take()
+    run_event({}, EKS_ONLY, at("2026-11-24 09:30"))
+    assert "UntagResource" not in calls.take()
+
+
+def test_a_stale_attempts_tag_is_removed_without_a_look(eks: Any) -> None:
+    """A failed start does not hold up the next event; once the state tag names it, the
+    attempts tag is stale: dropped whatever the groups say."""
+    make_cluster(eks, SIZES)
+    run_event({}, EKS_ONLY, MONDAY_EVENING)
+    run_event({}, EKS_ONLY, TUESDAY_MORNING)
+    assert ATTEMPTS in cluster_tags(eks)
+    set_health("jobs", [LAUNCH_FAILURE])
+    result = run_event({}, EKS_ONLY, at("2026-11-24 18:00"))
+    assert [a["action"] for a in result["actions"]] == ["stop"]
+    assert [e["error"][:20] for e in result["errors"]] == ["start has not taken:"]
+    assert cluster_tags(eks)[STATE_TAG] == "stop@2026-11-24T17:55:00Z"
+    result = run_event({}, EKS_ONLY, at("2026-11-24 18:15"))
+    assert result["errors"] == [] and result["actions"] == []
+    assert ATTEMPTS not in cluster_tags(eks)
 
 
 def test_dry_run_and_exclusion_touch_nothing(eks: Any) -> None:

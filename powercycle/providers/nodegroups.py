@@ -5,15 +5,12 @@ wants max >= 1), after remembering each group's `[min, desired, max]` in the clu
 `powercycle:nodegroups` (JSON `{"ng-name": [min, desired, max], ...}`); the control plane
 stays, the nodes go. A start restores each remembered group exactly, then removes the tag:
 its presence means "powercycle holds these groups at zero". A group added since the stop
-is left as it is; one deleted since is reported in the result's notes, and the rest are
-restored all the same.
-
+is left as it is; one deleted since is reported in the result's notes, the rest restored.
 Tag values hold at most 256 characters. When the sizes do not fit, they are split over
 `powercycle:nodegroups`, `powercycle:nodegroups:2`, ... (each part a JSON object of some of
 the groups; a reader merges every part), at most `MAX_PARTS` tags; beyond that the stop is
-refused with an error that says so, before anything is changed.
-
-The memory is written before any group is touched; if it cannot be written, nothing is.
+refused with an error that says so, before anything is changed. The memory is written
+before any group is touched; if it cannot be written, nothing is.
 A stop that did not finish (a group refused, the budget spent) is decided again on the next
 pass: a group already at zero keeps the sizes remembered for it then, never zeros.
 
@@ -23,10 +20,10 @@ sizes are remembered. Some groups up *and* sizes remembered means an action did 
 (or a person started some groups by hand): the cluster is then in the state of the last
 event handled for it, so that the unfinished action is the one decided again.
 
-Calls (`ListNodegroups`, `DescribeNodegroup`, `UpdateNodegroupConfig`) run `WORKERS` at a
-time per cluster, each group behind its own exception boundary, none started once the pass
-budget is spent (that group is `Deferred`). An update already in progress
-(`ResourceInUseException`) is a group in transition: deferred to the next pass.
+Calls run `WORKERS` at a time per cluster, each group behind its own exception boundary,
+none started once the pass budget is spent (`Deferred`); an update already in progress
+(`ResourceInUseException`) is deferred to the next pass. A start is checked on the next
+pass (`providers.verify`) from each group's `health.issues`, read with the group.
 """
 
 from __future__ import annotations
@@ -84,6 +81,7 @@ class NodeGroup:
     name: str
     sizes: Sizes
     status: str
+    issues: tuple[str, ...] = ()  # its `health.issues`, each "code: message"
 
 
 @dataclass(frozen=True)
@@ -111,12 +109,7 @@ class Result:
 
 
 def read(
-    client: Any,
-    cluster: str,
-    arn: str,
-    tags: Mapping[str, str],
-    *,
-    budget: Budget | None = None,
+    client: Any, cluster: str, arn: str, tags: Mapping[str, str], *, budget: Budget | None = None
 ) -> Groups:
     """The cluster's node groups (`ListNodegroups`, `DescribeNodegroup` each) and memory."""
     budget = budget or Budget.unlimited()
@@ -146,12 +139,9 @@ def read(
             raise
         found = group["nodegroup"]
         scaling = found.get("scalingConfig") or {}
-        sizes = Sizes(
-            int(scaling.get("minSize", 0)),
-            int(scaling.get("desiredSize", 0)),
-            int(scaling.get("maxSize", 0)),
-        )
-        return NodeGroup(name, sizes, str(found.get("status", "")))
+        sizes = Sizes(*(int(scaling.get(k, 0)) for k in ("minSize", "desiredSize", "maxSize")))
+        issues = tuple(map(_issue, (found.get("health") or {}).get("issues") or ()))
+        return NodeGroup(name, sizes, str(found.get("status", "")), issues)
 
     groups: dict[str, NodeGroup] = {}
     for name, got in zip(names, _each(names, describe, budget), strict=True):
@@ -162,6 +152,12 @@ def read(
         if got is not None:
             groups[name] = got
     return Groups(cluster, arn, groups, remembered, parts)
+
+
+def _issue(issue: Mapping[str, Any]) -> str:
+    """`code: message` of one of `health.issues`, on one line."""
+    message = " ".join(str(issue.get("message") or "").split())[:200]
+    return f"{issue.get('code')}: {message}" if message else str(issue.get("code"))
 
 
 def remembered_sizes(tags: Mapping[str, str]) -> tuple[dict[str, Sizes] | None, tuple[str, ...]]:

@@ -33,6 +33,7 @@ from datetime import datetime
 from typing import Any
 
 from . import ActionError, ActRequest
+from .nodegroups import BUSY, Groups
 
 ATTEMPTS_TAG = "powercycle:attempts"
 # The instance type an instance had before a capacity fallback changed it (EC2).
@@ -189,6 +190,15 @@ def judge(
     )
 
 
+def check(
+    raw: str, state: str | None, look: Callable[[Attempts], Seen], max_attempts: int
+) -> Verdict:
+    """`judge`, looking (`look(attempts)`) only when the tag names the state tag's event."""
+    attempts = Attempts.parse(raw)
+    seen = look(attempts) if attempts is not None and attempts.event == state else None
+    return judge(raw, state, seen, max_attempts=max_attempts)
+
+
 # --- EC2 -------------------------------------------------------------------------------
 
 # A stopped instance's StateReason that means a person (or its own OS) stopped it: the
@@ -287,3 +297,31 @@ def asg_seen(
 
 def _since(moment: object, event: datetime) -> bool:
     return isinstance(moment, datetime) and moment >= event
+
+
+# --- EKS managed node groups -------------------------------------------------------------
+
+
+def nodegroups_seen(groups: Groups, attempts: Attempts) -> Seen:
+    """What a cluster's node groups, as `nodegroups.read` described them, say about an
+    accepted start (no extra call). DescribeNodegroup gives no node count: EKS reports a
+    group that cannot reach its desired size in its `health.issues`
+    (`AsgInstanceLaunchFailures`, `InsufficientFreeAddresses`, ...). A group with nodes
+    wanted and issues reported has not reached its size; none such: the start took.
+
+    Not retried: the group's Auto Scaling group keeps launching by itself, and a start
+    again would find no sizes to restore (reported on every pass until the next event).
+    """
+    current = list(groups.groups.values())
+    if attempts.action != "start":
+        return TOOK  # only starts are checked
+    if any(g.status in BUSY for g in current):
+        return PENDING
+    sick = [g for g in current if g.sizes.desired > 0 and g.issues]
+    if not sick:
+        return TOOK
+    reasons = "; ".join(
+        f"node group {g.name!r} (desired {g.sizes.desired}): {'; '.join(g.issues)}"
+        for g in sorted(sick, key=lambda g: g.name)
+    )
+    return Failed(f"{reasons}; EKS keeps trying to launch its nodes by itself", retry=False)
