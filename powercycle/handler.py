@@ -19,7 +19,7 @@ from .budget import Budget
 from .config import Config, ConfigError, parse_bool
 from .decide import Power
 from .notify import notify
-from .providers import providers_for
+from .providers import Provider, providers_for
 
 LOG = logging.getLogger("powercycle")
 
@@ -102,6 +102,15 @@ def run_event(
         )
     summary.errors.extend(target_errors)
     return _finish(config, summary, now=now, scheduled=not manual)
+
+
+def scanned_providers(
+    config: Config, budget: Budget
+) -> tuple[list[Provider], list[dict[str, str]]]:
+    """The providers of a pass over every target (account x region) of the settings, and an
+    error per account that cannot be reached: what a scheduled pass scans (the CLI too)."""
+    targets, errors = _targets(config, budget)
+    return providers_for(config, targets, budget=budget), errors
 
 
 def _targets(config: Config, budget: Budget) -> tuple[list[tg.Target], list[dict[str, str]]]:

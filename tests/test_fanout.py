@@ -151,3 +151,21 @@ def test_a_pass_cut_short_by_its_budget_is_completed_by_the_next(aws_env: None) 
         ec2 = aws.client("ec2", region)
         assert STATE_TAG in {t["Key"] for t in ec2.describe_tags()["Tags"]}
         assert set(states(ec2, boxes).values()) == {"stopped"}
+
+
+def test_the_cli_scans_the_accounts_of_the_roles_too(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from powercycle.cli import main
+
+    fleet()
+    fleet(aws.assume(ROLE_A))
+    monkeypatch.setenv("POWERCYCLE_ACCOUNT_ROLES", ROLE_A)
+    monkeypatch.setenv("POWERCYCLE_KINDS", "ec2")
+    assert main(["run", "--dry-run", "--json", "--region", "us-east-1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["scanned"] == 2
+    assert {(s["account"], s["region"], s["resources"]) for s in result["scopes"]} == {
+        (OWN, "us-east-1", 1),
+        ("111111111111", "us-east-1", 1),
+    }

@@ -13,12 +13,11 @@ import argparse
 from datetime import datetime
 from typing import Any
 
-from .. import engine
 from ..engine import Outcome
 from ..schedule import format_utc
 from .check import transitions
 from .output import Output, Progress, parse_time, warn
-from .run import EXIT_OK, accounts, exit_code, name_of, scope, settings, target_errors
+from .run import EXIT_OK, accounts, exit_code, name_of, scan, scope, settings, target_errors
 
 HEADERS = (
     "kind",
@@ -56,7 +55,7 @@ def run(args: argparse.Namespace, now: datetime) -> int:
     account_ids = accounts(config)
     where = scope(config, account_ids)
     with Progress(f"planning {where}"):
-        summary = engine.run_pass(config, at)
+        summary = scan(config, at)
     ordered = sorted(summary.outcomes, key=_order)
     rows = [resource_dict(o, at) for o in ordered]
     out = Output.choose(args.json)

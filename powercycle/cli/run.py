@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from .. import aws, engine
+from ..budget import Budget
 from ..config import Config
 from ..engine import Outcome, Summary
 from .output import Output, Progress, UsageError, note, warn
@@ -113,8 +114,19 @@ def run(args: argparse.Namespace, now: datetime) -> int:
     account_ids = accounts(config)
     where = scope(config, account_ids)
     with Progress(f"scanning {where}"):
-        summary = engine.run_pass(config, now)
+        summary = scan(config, now)
     return report(args, config, summary, where)
+
+
+def scan(config: Config, now: datetime) -> Summary:
+    """A pass over every account and region of the settings, as the Lambda makes it."""
+    from ..handler import scanned_providers
+
+    budget = Budget(config.budget_seconds)
+    providers, errors = scanned_providers(config, budget)
+    summary = engine.run_pass(config, now, providers=providers, budget=budget)
+    summary.errors.extend(errors)
+    return summary
 
 
 def manual(args: argparse.Namespace, now: datetime) -> int:
