@@ -249,6 +249,13 @@ def _act_and_record(config: Config, outcomes: Sequence[Outcome], budget: Budget)
         for outcome in outcomes:
             if outcome.decision and outcome.decision.record and outcome.result != "error":
                 outcome.recorded = outcome.decision.record.tag_value()
+            fallback = outcome.schedule.fallback_types if outcome.schedule else ()
+            if outcome.action == "start" and fallback:
+                # Nothing is changed in a dry run; say what a live pass may change.
+                outcome.warning = (
+                    "dry run: if EC2 refuses the start for capacity, a live pass changes the "
+                    f"type to {fallback[0]} (then {', '.join(fallback[1:]) or 'nothing else'})"
+                )
         return
     by_provider: dict[Provider, list[Outcome]] = defaultdict(list)
     for outcome in outcomes:

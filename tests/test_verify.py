@@ -385,6 +385,9 @@ def test_a_dry_run_changes_nothing(ec2: Any) -> None:
     assert "start did not take (attempt 1 of 3)" in errors_of(result)[bounced]
     planned = action_of(result, bounced)
     assert planned is not None and planned["result"] == "planned"
+    # It says what a live pass may change.
+    (said,) = [w["warning"] for w in result["warnings"] if w["id"] == bounced]
+    assert "changes the type to" in said and said.startswith("dry run:")
 
 
 # --- the pieces -----------------------------------------------------------------------------
