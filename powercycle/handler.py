@@ -18,6 +18,7 @@ from . import targets as tg
 from .budget import Budget
 from .config import Config, ConfigError, parse_bool
 from .decide import Power
+from .document import show
 from .notify import notify
 from .providers import Provider, providers_for
 
@@ -233,7 +234,7 @@ def dry_run_asked(event: Mapping[str, Any]) -> bool:
             with contextlib.suppress(ConfigError):  # not a word: refused just below
                 value = parse_bool(key, value)
         if not isinstance(value, bool):
-            raise EventError(f"{key} must be true or false, got {_short(value)}")
+            raise EventError(f"{key} must be true or false, got {show(value)}")
         asked = asked or value
     return asked
 
@@ -250,7 +251,7 @@ def _manual(event: Mapping[str, Any], keys: list[str]) -> tuple[Any, str, list[s
         or not all(isinstance(r, str) and 0 < len(r) <= 256 for r in refs)
     ):
         raise EventError(
-            f"{key} must be a list of 1 to {MAX_REFS} names or ids, got {_short(refs)}"
+            f"{key} must be a list of 1 to {MAX_REFS} names or ids, got {show(refs)}"
         )
     raw_action = event.get("action")
     action = _PAUSE.get(raw_action.lower()) if isinstance(raw_action, str) else None
@@ -258,15 +259,10 @@ def _manual(event: Mapping[str, Any], keys: list[str]) -> tuple[Any, str, list[s
         action = _RESUME.get(raw_action.lower())
     if action is None:
         raise EventError(
-            f"action {_short(raw_action)} is not one of "
+            f"action {show(raw_action)} is not one of "
             "start/stop (and pause/hibernate/resume for clusters)"
         )
     return action, MANUAL_KEYS[key], list(dict.fromkeys(refs))
-
-
-def _short(value: object, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def setup_logging() -> None:

@@ -119,6 +119,9 @@ def test_every_dry_run_spelling_is_a_dry_run(ec2: Any, event: dict[str, Any]) ->
         ({"DryRun": "yes please"}, "DryRun"),
         ({"instanceIds": ["i-1"], "action": "stop", "dryrun": True}, "'dryrun'"),
         ({"action": "stop"}, "action"),
+        # Too long for Python to print: the message still names the key.
+        ({"dryRun": 10**5000}, "dryRun"),
+        ({"instanceIds": [10**5000], "action": "stop"}, "instanceIds"),
     ],
 )
 def test_a_misspelt_or_empty_dry_run_is_refused_before_any_call(
