@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from freezegun import freeze_time
 
 from powercycle import aws as aws_module
 from powercycle.cli import main
@@ -23,6 +24,11 @@ from tests.deploy_support import FAKE_CREDENTIALS, REGION, REPO, moto_server, su
 EXAMPLE_ID = "i-0123456789abcdef0"
 ARN = f"arn:aws:eks:{REGION}:123456789012:cluster/dev"
 TAG = "ec2Powercycle"
+# The moment the README's examples are run at, whatever today's date: an example that needs
+# a future time (`snooze --until 2026-11-30T08:00Z`) stays in the future, so no test
+# depends on the real clock. Every date a README command names must come after it.
+README_MOMENT = "2026-11-23T12:00:00Z"
+_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})T")
 _COMMAND = re.compile(
     r"^(aws ec2 (create|delete)-tags|aws eks (un)?tag-resource|powercycle (tag|untag|snooze)) "
 )
@@ -83,6 +89,15 @@ def test_the_readme_shows_both_ways_of_tagging() -> None:
         assert any(c.startswith(needle) for c in commands), needle
 
 
+def test_readme_dates_come_after_the_moment_the_examples_run_at() -> None:
+    """The rule that keeps CI green on any day: a dated example is run with the clock
+    frozen at README_MOMENT, so its date must lie after that moment, not after today."""
+    dates = [d for c in readme_commands() for d in _DATE.findall(c)]
+    assert dates, "the README shows no dated example any more: drop README_MOMENT"
+    for date in dates:
+        assert date > README_MOMENT[:10], date
+
+
 def test_every_readme_tagging_command_works_as_pasted(
     endpoint: str, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -111,7 +126,8 @@ def test_every_readme_tagging_command_works_as_pasted(
         pasted = command.replace(EXAMPLE_ID, instance_id)
         if pasted.startswith("powercycle "):
             aws_module.reset()
-            assert main(shlex.split(pasted)[1:]) == 0, command
+            with freeze_time(README_MOMENT, tick=True):
+                assert main(shlex.split(pasted)[1:]) == 0, command
         else:
             done = subprocess.run(
                 ["bash", "-c", pasted],
