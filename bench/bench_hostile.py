@@ -96,10 +96,10 @@ def one_pass() -> tuple[float, dict[str, Any]]:
     from moto import mock_aws
 
     from powercycle import aws
-    from powercycle.budget import Budget
     from powercycle.config import Config
     from powercycle.handler import run_event
     from powercycle.local.castai_standin import CastAIStandin
+    from powercycle.runtime.budget import Budget
 
     aws.reset()
     dripper = Dripper()

@@ -160,7 +160,8 @@ class Powercycle:
         `targets.resolve_targets`, they are built here the way the engine will."""
         import inspect
 
-        from powercycle import aws, targets
+        from powercycle import aws
+        from powercycle.aws import targets
         from powercycle.providers.ec2 import Ec2Provider
 
         found, errors = targets.resolve_targets(self.config)
@@ -203,8 +204,8 @@ _BARE_LAMBDA: dict[str, Any] = {}
 
 
 def dispatch_powercycle(args: dict[str, Any], k: int) -> int:
-    from powercycle import targets
-    from powercycle.targets import Target
+    from powercycle.aws import targets
+    from powercycle.aws.targets import Target
 
     found = [Target(f"{100000000000 + i:012d}", "eu-west-1", "") for i in range(args["n"])]
     result = targets.dispatch(found, now=BASE, dry_run=False, function_name=args["function"])

@@ -190,7 +190,7 @@ def _number(env: Mapping[str, str], name: str, default: int, *, minimum: int) ->
 
 def _profile_region() -> str | None:
     """The region of the AWS profile or config file, as the AWS CLI would find it."""
-    from . import aws
+    from powercycle import aws
 
     try:
         return aws.default_region()

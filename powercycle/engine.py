@@ -28,14 +28,14 @@ from datetime import datetime
 from functools import partial
 from typing import TypeVar
 
-from . import aws, sources
-from .budget import Budget
-from .config import Config
-from .decide import StateTagError, decide, decide_manual, parse_state, parse_utc
-from .owners import warn_owners
-from .providers import DEFERRED, NOTED, ActionError, ActRequest, Provider, all_providers
-from .schedule import Action, Schedule
-from .summary import Outcome, Summary
+from powercycle import aws, sources
+from powercycle.config import Config
+from powercycle.core.decide import StateTagError, decide, decide_manual, parse_state, parse_utc
+from powercycle.core.outcome import Outcome, Summary
+from powercycle.core.schedule import Action, Schedule
+from powercycle.providers import DEFERRED, NOTED, ActionError, ActRequest, Provider, all_providers
+from powercycle.report.owners import warn_owners
+from powercycle.runtime.budget import Budget
 
 __all__ = ["Outcome", "Summary", "run_manual", "run_pass"]
 

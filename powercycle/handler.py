@@ -13,14 +13,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from . import aws, engine, metrics
-from . import targets as tg
-from .budget import Budget
-from .config import Config, ConfigError, parse_bool
-from .decide import Power
-from .document import show
-from .notify import notify
-from .providers import Provider, providers_for
+from powercycle import aws, engine
+from powercycle.aws import targets as tg
+from powercycle.config import Config, ConfigError, parse_bool
+from powercycle.core.decide import Power
+from powercycle.core.document import show
+from powercycle.providers import Provider, providers_for
+from powercycle.report import metrics
+from powercycle.report.sns import notify
+from powercycle.runtime.budget import Budget
 
 LOG = logging.getLogger("powercycle")
 

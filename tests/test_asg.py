@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 
 from powercycle import aws
-from powercycle.budget import Budget
 from powercycle.config import Config
-from powercycle.decide import Power
+from powercycle.core.decide import Power
+from powercycle.core.schedule import parse_schedule
 from powercycle.handler import EventError, run_event
 from powercycle.providers import DEFERRED, ActRequest, all_providers
 from powercycle.providers.asg import CAPACITY_TAG, AsgProvider, power_of
-from powercycle.schedule import parse_schedule
+from powercycle.runtime.budget import Budget
 from tests.helpers import REGION, SEED, STATE_TAG, TAG, at, client_error, image, ticks
 
 MONDAY_EVENING = at("2026-11-23 18:00")  # UTC: the seed's 17:55 stop is due

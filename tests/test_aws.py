@@ -189,7 +189,7 @@ def test_nothing_is_made_at_import() -> None:
     """Importing the entry points makes no session and no client (the handler imports
     without credentials): checked in a fresh interpreter."""
     code = (
-        "import powercycle.handler, powercycle.targets, powercycle.cli\n"
+        "import powercycle.handler, powercycle.aws.targets, powercycle.cli\n"
         "from powercycle import aws\n"
         "assert not aws._sessions and aws.cached_clients() == 0\n"
     )

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 from pytest_httpserver import HTTPServer
 
-from powercycle.budget import Budget
-from powercycle.castai import (
+from powercycle.castai.access import OperationTag, match_eks, match_name
+from powercycle.castai.client import (
     BAD_KEY,
     CastAIClient,
     CastAIError,
@@ -17,8 +17,8 @@ from powercycle.castai import (
     Listing,
     parse_listing,
 )
-from powercycle.castai_access import OperationTag, match_eks, match_name
 from powercycle.local.castai_standin import CastAIStandin
+from powercycle.runtime.budget import Budget
 
 KEY = "castai-key-5f0e1d2c"
 ACCOUNT = "123456789012"

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from powercycle.castai import CLUSTERS_PATH, KEY_HEADER
+from powercycle.castai.client import CLUSTERS_PATH, KEY_HEADER
 from powercycle.local.castai_standin import CastAIStandin
 
 KEY = "standin-key-0123"

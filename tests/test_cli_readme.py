@@ -18,7 +18,7 @@ from freezegun import freeze_time
 
 from powercycle import aws as aws_module
 from powercycle.cli import main
-from powercycle.schedule import parse_schedule_text
+from powercycle.core.schedule import parse_schedule_text
 from tests.deploy_support import FAKE_CREDENTIALS, REGION, REPO, moto_server, subprocess_env
 
 EXAMPLE_ID = "i-0123456789abcdef0"

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from powercycle.decide import (
+from powercycle.core.decide import (
     Decision,
     Power,
     StateTagError,
@@ -16,7 +16,7 @@ from powercycle.decide import (
     parse_state,
     parse_utc,
 )
-from powercycle.schedule import Event, Schedule, parse_schedule, parse_schedule_text
+from powercycle.core.schedule import Event, Schedule, parse_schedule, parse_schedule_text
 from tests.helpers import SEED, at, ticks
 
 R, S, T = Power.RUNNING, Power.STOPPED, Power.TRANSITION

@@ -15,8 +15,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from powercycle.decide import Power, decide
-from powercycle.schedule import Event, Schedule, parse_schedule
+from powercycle.core.decide import Power, decide
+from powercycle.core.schedule import Event, Schedule, parse_schedule
 
 R, S, T = Power.RUNNING, Power.STOPPED, Power.TRANSITION
 TICK = timedelta(minutes=15)

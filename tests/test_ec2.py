@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from powercycle.config import Config
-from powercycle.decide import Power
+from powercycle.core.decide import Power
+from powercycle.core.schedule import parse_schedule
 from powercycle.providers import ActRequest, Resource
 from powercycle.providers import ec2 as ec2_module
 from powercycle.providers.ec2 import ACTION_BATCH, PAGE_SIZE, Ec2Provider
-from powercycle.schedule import parse_schedule
 from tests.helpers import (
     REGION,
     SEED,

@@ -23,14 +23,14 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from powercycle import engine
-from powercycle.budget import Budget
 from powercycle.config import Config
-from powercycle.decide import Power
+from powercycle.core.decide import Power
 from powercycle.handler import run_event
 from powercycle.local.castai_standin import CastAIStandin
 from powercycle.providers import ActRequest, Provider, all_providers, ec2
 from powercycle.providers import eks as eks_provider
 from powercycle.providers.eks import CastAIAccess, EksProvider
+from powercycle.runtime.budget import Budget
 
 REGION = "eu-west-1"
 OTHER_REGION = "us-east-1"

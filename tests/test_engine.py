@@ -16,10 +16,10 @@ import pytest
 
 from powercycle import engine
 from powercycle.config import Config
+from powercycle.core.schedule import Action
 from powercycle.providers import ActionError, ActRequest, Provider, Resource
 from powercycle.providers import ec2 as ec2_module
 from powercycle.providers.ec2 import Ec2Provider
-from powercycle.schedule import Action
 from tests.conftest import Run
 from tests.helpers import (
     MUTATING,

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from powercycle import aws
-from powercycle.budget import Budget
 from powercycle.config import Config
 from powercycle.handler import EventError, run_event
+from powercycle.runtime.budget import Budget
 from tests.helpers import SEED, STATE_TAG, TAG, at, launch, states
 
 pytestmark = pytest.mark.usefixtures("moto")

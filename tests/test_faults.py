@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from powercycle.budget import Budget
 from powercycle.config import Config
 from powercycle.handler import EventError, run_event
+from powercycle.runtime.budget import Budget
 from tests.helpers import (
     MUTATING,
     REGION,

@@ -18,12 +18,12 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from powercycle.budget import Budget
-from powercycle.castai_access import OPERATION_TAG
+from powercycle.castai.access import OPERATION_TAG
 from powercycle.config import Config
 from powercycle.handler import run_event
 from powercycle.local.castai_standin import CastAIStandin
 from powercycle.providers import eks as eks_provider
+from powercycle.runtime.budget import Budget
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's account

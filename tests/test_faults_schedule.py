@@ -19,9 +19,9 @@ from croniter import croniter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from powercycle import cron as cron_module
-from powercycle.cron import compile_cron
-from powercycle.schedule import (
+from powercycle.core import cron as cron_module
+from powercycle.core.cron import compile_cron
+from powercycle.core.schedule import (
     KNOWN_KEYS,
     MAX_CRONS,
     MAX_SKIP,

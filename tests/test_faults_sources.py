@@ -25,10 +25,11 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
-from powercycle import handler, http, sources
-from powercycle.budget import Budget, monotonic
+from powercycle import handler, sources
 from powercycle.config import Config
-from powercycle.schedule import Schedule
+from powercycle.core.schedule import Schedule
+from powercycle.runtime.budget import Budget, monotonic
+from powercycle.sources import http
 from tests.helpers import REGION, SEED, TAG, at, launch, state_of
 
 OFFICE = {"start": "0 8 * * 1-5", "stop": "0 18 * * 1-5"}

@@ -13,8 +13,8 @@ import boto3
 import jsonschema
 import pytest
 
-from powercycle import metrics
-from powercycle.metrics import (
+from powercycle.report import metrics
+from powercycle.report.metrics import (
     emf_breakdown,
     emf_line,
     fleet_counts,

@@ -1,4 +1,4 @@
-"""providers/nodegroups.py on moto (EKS managed node groups, `UpdateNodegroupConfig`
+"""providers/eks/nodegroups.py on moto (EKS managed node groups, `UpdateNodegroupConfig`
 included): sizes remembered in the cluster tag and restored exactly, groups added and
 deleted between stop and start, long memories split over several tags, one group's failure
 isolated, updates in progress, the budget."""
@@ -13,15 +13,15 @@ from typing import Any
 import pytest
 
 from powercycle import aws
-from powercycle.budget import Budget
 from powercycle.config import Config
-from powercycle.decide import Power
+from powercycle.core.decide import Power
 from powercycle.handler import run_event
 from powercycle.local.castai_standin import CastAIStandin
 from powercycle.providers import DEFERRED
-from powercycle.providers import nodegroups as ng
-from powercycle.providers.nodegroups import TAG, Groups, NodeGroupError, NotReached, Sizes
-from powercycle.providers.verify import ATTEMPTS_TAG as ATTEMPTS
+from powercycle.providers.eks import nodegroups as ng
+from powercycle.providers.eks.nodegroups import TAG, Groups, NodeGroupError, NotReached, Sizes
+from powercycle.core.verify import ATTEMPTS_TAG as ATTEMPTS
+from powercycle.runtime.budget import Budget
 from tests.helpers import REGION, SEED, STATE_TAG, at, client_error, ticks
 
 CLUSTER = "dev"

@@ -13,9 +13,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from powercycle.budget import Budget
-from powercycle.decide import Event, Power, decide, parse_state, parse_utc
-from powercycle.notices import (
+from powercycle.core.decide import Event, Power, decide, parse_state, parse_utc
+from powercycle.core.schedule import Schedule, parse_schedule
+from powercycle.report.notices import (
     NOTICE_TAG,
     SKIP_UNTIL_TAG,
     Notice,
@@ -28,7 +28,7 @@ from powercycle.notices import (
     raw_snooze_command,
     tags_to_record,
 )
-from powercycle.schedule import Schedule, parse_schedule
+from powercycle.runtime.budget import Budget
 from tests.helpers import REGION, at, ticks
 
 STATE = "powercycle:state"
@@ -343,7 +343,7 @@ def test_tags_are_grouped_by_the_callers_ref() -> None:
 
 def test_a_bad_tag_is_refused_when_read() -> None:
     """An unreadable state or snooze tag raises, as the engine's own reading does."""
-    from powercycle.decide import StateTagError
+    from powercycle.core.decide import StateTagError
 
     for tags in ({STATE: "stopped"}, {SKIP_UNTIL_TAG: "tomorrow"}):
         with pytest.raises(StateTagError):

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from powercycle.config import Config
-from powercycle.notify import failure_lines, notify
+from powercycle.report.sns import failure_lines, notify
 from tests.helpers import REGION
 
 FAILURES_ONLY = {"type": ["pass-report"], "failures": [{"numeric": [">", 0]}]}

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from powercycle.schedule import (
+from powercycle.core.schedule import (
     Event,
     ResumeOptions,
     Schedule,

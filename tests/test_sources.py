@@ -25,10 +25,11 @@ from moto import mock_aws
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from powercycle import aws, cli, engine, http, sources
-from powercycle.budget import monotonic
+from powercycle import aws, cli, engine, sources
 from powercycle.config import Config
-from powercycle.schedule import Schedule
+from powercycle.core.schedule import Schedule
+from powercycle.runtime.budget import monotonic
+from powercycle.sources import http
 
 REGION = "us-east-1"
 OFFICE = {"start": "0 8 * * 1-5", "stop": "0 18 * * 1-5"}

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from powercycle import aws, engine, targets
-from powercycle.budget import Budget
+from powercycle import aws, engine
+from powercycle.aws import targets
+from powercycle.aws.targets import Target, TargetError, TargetRef
 from powercycle.config import Config
 from powercycle.providers.ec2 import Ec2Provider
-from powercycle.targets import Target, TargetError, TargetRef
+from powercycle.runtime.budget import Budget
 from tests.helpers import REGION, STATE_TAG, TAG, at, launch, states
 
 OWN_ACCOUNT = "123456789012"  # moto's account for the function's own credentials

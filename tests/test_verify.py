@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from powercycle.config import Config
+from powercycle.core.schedule import ScheduleError, parse_schedule
 from powercycle.handler import run_event
-from powercycle.providers.verify import ATTEMPTS_TAG, TYPE_TAG, Attempts, judge
-from powercycle.schedule import ScheduleError, parse_schedule
+from powercycle.core.verify import ATTEMPTS_TAG, TYPE_TAG, Attempts, judge
 from tests.helpers import (
     REGION,
     STATE_TAG,

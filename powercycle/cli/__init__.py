@@ -26,11 +26,11 @@ import traceback
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from .. import aws
-from ..config import ConfigError
-from ..handler import setup_logging
-from . import check, plan, run, stats, tagging
-from .output import UsageError, closed_pipe_is_fine
+from powercycle import aws
+from powercycle.cli import check, plan, run, stats, tagging
+from powercycle.cli.output import UsageError, closed_pipe_is_fine
+from powercycle.config import ConfigError
+from powercycle.handler import setup_logging
 
 EXIT_USAGE = run.EXIT_USAGE
 
@@ -131,12 +131,12 @@ def fail(message: str, debug: bool, code: int) -> int:
 
 def demo(args: argparse.Namespace) -> int:
     if args.week:
-        from ..local.week import run_week
+        from powercycle.local.week import run_week
 
         return run_week(start=args.start, png=args.png)
     if args.png:
         raise UsageError("--png draws the simulated week: use it with --week")
-    from ..local.demo import run_demo
+    from powercycle.local.demo import run_demo
 
     return run_demo()
 

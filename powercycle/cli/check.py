@@ -23,9 +23,16 @@ from typing import Any
 
 from croniter import croniter
 
-from ..config import Config
-from ..schedule import Action, Event, Schedule, ScheduleError, format_utc, parse_schedule
-from .output import Output
+from powercycle.cli.output import Output
+from powercycle.config import Config
+from powercycle.core.schedule import (
+    Action,
+    Event,
+    Schedule,
+    ScheduleError,
+    format_utc,
+    parse_schedule,
+)
 
 TAG_VALUE_MAX = 256  # AWS: at most 256 characters in a tag value (EC2 and EKS alike)
 COUNT_MAX = 100
@@ -131,7 +138,7 @@ def run(args: argparse.Namespace, now: datetime) -> int:
 def validate(text: str, config: Config) -> Checked:
     """The schedule a tag value means, with warnings; ScheduleError when a run would
     refuse it or it cannot be a tag value."""
-    from .. import sources
+    from powercycle import sources
 
     if len(text) > TAG_VALUE_MAX:
         raise ScheduleError(

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, TextIO
 
-from ..schedule import format_utc
+from powercycle.core.schedule import format_utc
 
 # A scan slower than this shows a progress line on stderr (on a terminal only).
 PROGRESS_AFTER_S = 1.0

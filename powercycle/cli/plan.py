@@ -13,11 +13,20 @@ import argparse
 from datetime import datetime
 from typing import Any
 
-from ..engine import Outcome
-from ..schedule import format_utc
-from .check import transitions
-from .output import Output, Progress, parse_time, warn
-from .run import EXIT_OK, accounts, exit_code, name_of, scan, scope, settings, target_errors
+from powercycle.cli.check import transitions
+from powercycle.cli.output import Output, Progress, parse_time, warn
+from powercycle.cli.run import (
+    EXIT_OK,
+    accounts,
+    exit_code,
+    name_of,
+    scan,
+    scope,
+    settings,
+    target_errors,
+)
+from powercycle.core.schedule import format_utc
+from powercycle.engine import Outcome
 
 HEADERS = (
     "kind",

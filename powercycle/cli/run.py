@@ -24,11 +24,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from .. import aws, engine
-from ..budget import Budget
-from ..config import Config
-from ..engine import Outcome, Summary
-from .output import Output, Progress, UsageError, note, warn
+from powercycle import aws, engine
+from powercycle.cli.output import Output, Progress, UsageError, note, warn
+from powercycle.config import Config
+from powercycle.engine import Outcome, Summary
+from powercycle.runtime.budget import Budget
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DEFERRED = 0, 1, 2, 3
 # `ec2:eu-west-1`, `eks:123456789012:eu-west-1`: the id of an error that is no resource's.
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace, now: datetime) -> int:
 
 def scan(config: Config, now: datetime) -> Summary:
     """A pass over every account and region of the settings, as the Lambda makes it."""
-    from ..handler import scanned_providers
+    from powercycle.handler import scanned_providers
 
     budget = Budget(config.budget_seconds)
     providers, errors = scanned_providers(config, budget)

@@ -11,9 +11,10 @@ import argparse
 from datetime import datetime
 from typing import Any
 
-from .. import aws, metrics
-from .output import Output, UsageError
-from .run import EXIT_OK, settings
+from powercycle import aws
+from powercycle.cli.output import Output, UsageError
+from powercycle.cli.run import EXIT_OK, settings
+from powercycle.report import metrics
 
 
 def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:

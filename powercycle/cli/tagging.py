@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .. import aws
-from ..config import Config
-from ..schedule import ScheduleError, format_utc
-from .check import validate
-from .output import Output, UsageError, parse_duration, parse_time, warn
-from .run import EXIT_FAILED, EXIT_OK, settings
+from powercycle import aws
+from powercycle.cli.check import validate
+from powercycle.cli.output import Output, UsageError, parse_duration, parse_time, warn
+from powercycle.cli.run import EXIT_FAILED, EXIT_OK, settings
+from powercycle.config import Config
+from powercycle.core.schedule import ScheduleError, format_utc
 
 STATE_PREFIX = "powercycle:"
 HEADERS = ("resource", "Name", "kind", "region", "result")

@@ -35,7 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from ..castai import CLUSTERS_PATH, KEY_HEADER
+from powercycle.castai.client import CLUSTERS_PATH, KEY_HEADER
 
 DEFAULT_ACCOUNT = "123456789012"
 _SETTLED = {"hibernating": "hibernated", "resuming": "ready"}

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .. import aws
+from powercycle import aws
 
 REGION = "eu-west-1"
 FAKE_CREDENTIALS = {
@@ -49,7 +49,7 @@ def local_aws(region: str = REGION, *, cache_reads: bool = False) -> Iterator[st
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server: Any
     if cache_reads:
-        from .motocache import CachingMotoServer
+        from powercycle.local.motocache import CachingMotoServer
 
         server = CachingMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     else:
@@ -213,8 +213,8 @@ class _Capture(logging.Handler):
 
 
 def run_demo() -> int:
-    from ..handler import handler
-    from .castai_standin import CastAIStandin
+    from powercycle.handler import handler
+    from powercycle.local.castai_standin import CastAIStandin
 
     capture = _Capture()
     log = logging.getLogger("powercycle")
@@ -266,7 +266,7 @@ def run_demo() -> int:
 
 
 def _castai_clusters(url: str, key: str) -> list[Any]:
-    from ..castai import CastAIClient
+    from powercycle.castai.client import CastAIClient
 
     client = CastAIClient(url, key)
     try:

@@ -30,9 +30,9 @@ from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .. import aws
-from ..config import Config
-from .demo import DEMO_CASTAI_KEY, REGION, local_aws
+from powercycle import aws
+from powercycle.config import Config
+from powercycle.local.demo import DEMO_CASTAI_KEY, REGION, local_aws
 
 STEP = timedelta(minutes=15)
 PASSES = 7 * 24 * 4
@@ -146,8 +146,8 @@ class _Documents(BaseHTTPRequestHandler):
 
 def simulate(start: datetime, *, passes: int = PASSES) -> Week:
     """Seed the fleet, run `passes` passes 15 minutes apart from `start`, read states."""
-    from ..handler import run_event
-    from .castai_standin import CastAIStandin
+    from powercycle.handler import run_event
+    from powercycle.local.castai_standin import CastAIStandin
 
     documents = ThreadingHTTPServer(("127.0.0.1", 0), _Documents)
     threading.Thread(target=documents.serve_forever, daemon=True).start()

@@ -37,15 +37,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .. import aws
-from ..budget import Budget
-from ..decide import Power, StateTagError, parse_state
-from ..schedule import Action
-from . import DEFERRED, ActionError, ActRequest, Provider, Resource, verify
-from .verify import ATTEMPTS_TAG, Attempts
+from powercycle import aws
+from powercycle.core import verify
+from powercycle.core.decide import Power, StateTagError, parse_state
+from powercycle.core.model import DEFERRED, ActionError, ActRequest, Resource
+from powercycle.core.schedule import Action
+from powercycle.core.verify import ATTEMPTS_TAG, Attempts
+from powercycle.providers.base import Provider
+from powercycle.providers.verify import asg_seen
+from powercycle.runtime.budget import Budget
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from powercycle.config import Config
 
 LOG = logging.getLogger("powercycle.asg")
 
@@ -221,7 +224,7 @@ class AsgProvider:
         seen = None
         if attempts is not None and attempts.event == state:
             name = str(group["AutoScalingGroupName"])
-            seen = verify.asg_seen(attempts, group, lambda: self._activities(name))
+            seen = asg_seen(attempts, group, lambda: self._activities(name))
         verdict = verify.judge(raw, state, seen, max_attempts=self._config.max_attempts)
         if verdict.drop_tag:
             self._done.append(str(group["AutoScalingGroupName"]))

@@ -36,16 +36,26 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from .. import aws
-from ..budget import Budget
-from ..decide import Power
-from ..schedule import Action
-from . import DEFERRED, ActionError, ActRequest, Provider, Resource, verify
-from . import ec2_fallback as fallback
-from .verify import ATTEMPTS_TAG, TYPE_TAG, Attempts, ec2_seen, judge
+from powercycle import aws
+from powercycle.core import verify
+from powercycle.core.decide import Power
+from powercycle.core.model import DEFERRED, ActionError, ActRequest, Resource
+from powercycle.core.schedule import Action
+from powercycle.core.verify import ATTEMPTS_TAG, TYPE_TAG, Attempts, judge
+from powercycle.providers.base import Provider
+from powercycle.providers.ec2_fallback import (
+    CAPACITY,
+    Facts,
+    facts,
+    groups,
+    restore_type,
+    start_on_fallback,
+)
+from powercycle.providers.verify import ec2_seen
+from powercycle.runtime.budget import Budget
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from powercycle.config import Config
 
 LOG = logging.getLogger("powercycle.ec2")
 
@@ -119,7 +129,7 @@ class Ec2Provider:
         self._credentials = credentials
         # Per pass (a provider lives for one pass): what discovery read for fallbacks, the
         # tags judged done, and the attempts of accepted actions not yet written.
-        self._facts: dict[str, fallback.Facts] = {}
+        self._facts: dict[str, Facts] = {}
         self._done_tags: dict[str, set[str]] = defaultdict(set)
         self._attempts: dict[str, Attempts] = {}
 
@@ -152,11 +162,11 @@ class Ec2Provider:
         """The groups among `names` that kind `asg` schedules (one describe call per 50)."""
         if "asg" not in self._config.kinds:
             return set()
-        from . import asg
+        from powercycle.providers.asg import scheduled_groups
 
         try:
             client = aws.client("autoscaling", self.region, credentials=self._credentials)
-            return asg.scheduled_groups(client, sorted(names), tag)
+            return scheduled_groups(client, sorted(names), tag)
         except Exception as exc:  # then every member is skipped, as before: nothing is lost
             LOG.warning("powercycle: %s: Auto Scaling groups not read: %s", self, exc)
             return set()
@@ -334,13 +344,13 @@ class Ec2Provider:
         if resource.power is None or resource.skip:
             return resource
         tags = dict(resource.tags)
-        known = fallback.facts(instance, tags)
+        known = facts(instance, tags)
         stopped = instance.get("State", {}).get("Name") == "stopped"
         if (
             stopped
             and TYPE_TAG in tags
             and self._budget.open()
-            and fallback.restore_type(self.client, resource.id, known, dry_run=self._config.dry_run)
+            and restore_type(self.client, resource.id, known, dry_run=self._config.dry_run)
         ):
             self._done_tags[resource.id].add(TYPE_TAG)
             del tags[TYPE_TAG]
@@ -396,7 +406,7 @@ class Ec2Provider:
         refused = [
             r.resource.id
             for r in requests
-            if (error := results.get(r.resource.id)) is not None and error.code in fallback.CAPACITY
+            if (error := results.get(r.resource.id)) is not None and error.code in CAPACITY
         ]
         wanted = {
             r.resource.id: r.schedule.fallback_types
@@ -406,7 +416,7 @@ class Ec2Provider:
         if not any(i in wanted for i in refused):
             return
         start = self._start
-        split = fallback.groups(refused, self._facts)
+        split = groups(refused, self._facts)
         if len(split) > 1:
             for group in split:
                 if self._budget.open():
@@ -414,11 +424,11 @@ class Ec2Provider:
         for instance_id in refused:
             error = results.get(instance_id)
             known = self._facts.get(instance_id)
-            if error is None or error.code not in fallback.CAPACITY:
+            if error is None or error.code not in CAPACITY:
                 continue
             if instance_id not in wanted or known is None:
                 continue
-            results[instance_id] = fallback.start_on_fallback(
+            results[instance_id] = start_on_fallback(
                 self.client, instance_id, known, wanted[instance_id], error, budget=self._budget
             )
 

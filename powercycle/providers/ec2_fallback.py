@@ -26,10 +26,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .. import aws
-from ..budget import Budget
-from . import ActionError
-from .verify import TYPE_TAG
+from powercycle import aws
+from powercycle.core.model import ActionError
+from powercycle.core.verify import TYPE_TAG
+from powercycle.runtime.budget import Budget
 
 LOG = logging.getLogger("powercycle.ec2")
 

@@ -37,7 +37,7 @@ from functools import cached_property
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from .cron import (
+from powercycle.core.cron import (
     CronError,
     SkipCalendar,
     compile_cron,
@@ -45,7 +45,7 @@ from .cron import (
     latest_fire,
     wall_to_instant,  # noqa: F401 (re-exported: callers and tests use it here)
 )
-from .document import ShapeError, check_shape, freeze, show, thaw
+from powercycle.core.document import ShapeError, check_shape, freeze, show, thaw
 
 Action = Literal["start", "stop"]
 

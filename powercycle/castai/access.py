@@ -27,14 +27,22 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from . import aws
-from .budget import Budget
-from .castai import GONE, BadItem, CastAIClient, CastAIError, Cluster, Listing, safe_origin
+from powercycle import aws
+from powercycle.castai.client import (
+    GONE,
+    BadItem,
+    CastAIClient,
+    CastAIError,
+    Cluster,
+    Listing,
+    safe_origin,
+)
+from powercycle.runtime.budget import Budget
 
 if TYPE_CHECKING:
-    from .config import Config
+    from powercycle.config import Config
 
-LOG = logging.getLogger("powercycle.castai")
+LOG = logging.getLogger("powercycle.castai.client")
 
 SECRET_KEY = "CastAIKey"  # noqa: S105 - the JSON key holding the secret, not a secret
 OPERATION_TAG = "powercycle:operation"

@@ -33,10 +33,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from . import aws
-from .budget import Budget
-from .decide import Power, parse_state, parse_utc
-from .schedule import Event, Schedule, format_utc
+from powercycle import aws
+from powercycle.core.decide import Power, parse_state, parse_utc
+from powercycle.core.schedule import Event, Schedule, format_utc
+from powercycle.runtime.budget import Budget
 
 NOTICE_TAG = "powercycle:notice"
 SKIP_UNTIL_TAG = "powercycle:skip-until"

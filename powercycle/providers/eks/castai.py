@@ -1,4 +1,4 @@
-"""The CAST AI backend of `providers/eks.py`: clusters hibernated and resumed by CAST AI.
+"""The CAST AI backend of `providers/eks`: clusters hibernated and resumed by CAST AI.
 
 CAST AI says whether a cluster is running and does the work: stop = hibernate, start =
 resume on the schedule's `resume.instanceType` or `CASTAI_RESUME_INSTANCE_TYPE`. Key and
@@ -18,9 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .. import aws
-from ..castai import DEFERRED, CastAIClient, CastAIError, Cluster, Listing
-from ..castai_access import (
+from powercycle import aws
+from powercycle.castai.access import (
     NOT_CONFIGURED,
     OPERATION_TAG,
     OperationCheck,
@@ -28,13 +27,15 @@ from ..castai_access import (
     check_operation,
     payload_matches,
 )
-from ..decide import Power
-from . import ActionError, ActRequest, Resource, verify
-from .verify import ATTEMPTS_TAG, Attempts
+from powercycle.castai.client import DEFERRED, CastAIClient, CastAIError, Cluster, Listing
+from powercycle.core import verify
+from powercycle.core.decide import Power
+from powercycle.core.model import ActionError, ActRequest, Resource
+from powercycle.core.verify import ATTEMPTS_TAG, Attempts
 
 if TYPE_CHECKING:
-    from ..schedule import Action
-    from .eks import EksProvider
+    from powercycle.core.schedule import Action
+    from powercycle.providers.eks import EksProvider
 
 LOG = logging.getLogger("powercycle.eks")
 

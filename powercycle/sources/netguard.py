@@ -1,5 +1,5 @@
 """Which URLs and addresses a schedule fetch may reach, the pinned connections that
-enforce it, and how a URL is shown. Used by the guarded client `powercycle.http` (see
+enforce it, and how a URL is shown. Used by the guarded client `powercycle.sources.http` (see
 there for the rules as a whole and for time):
 
 * `check_url`: only `https`, unless the URL is under a prefix of `POWERCYCLE_URL_ALLOWLIST`;

@@ -20,19 +20,28 @@ from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from .. import aws
-from ..budget import Budget
-from ..castai import DEFERRED, CastAIError, Listing
-from ..castai_access import NOT_CONFIGURED, CastAIAccess, match_eks
-from ..decide import Power, parse_state
-from ..schedule import Action, parse_schedule_text
-from ..sources import locate
-from . import NOTED, ActionError, ActRequest, Provider, Resource, nodegroups, verify
-from .eks_castai import CastAIBackend, Target, arn_account, arn_region, unexpected
-from .verify import ATTEMPTS_TAG, Attempts
+from powercycle import aws
+from powercycle.castai.access import NOT_CONFIGURED, CastAIAccess, match_eks
+from powercycle.castai.client import DEFERRED, CastAIError, Listing
+from powercycle.core import verify
+from powercycle.core.decide import Power, parse_state
+from powercycle.core.model import NOTED, ActionError, ActRequest, Resource
+from powercycle.core.schedule import Action, parse_schedule_text
+from powercycle.core.verify import ATTEMPTS_TAG, Attempts
+from powercycle.providers.base import Provider
+from powercycle.providers.eks import nodegroups
+from powercycle.providers.eks.castai import (
+    CastAIBackend,
+    Target,
+    arn_account,
+    arn_region,
+    unexpected,
+)
+from powercycle.runtime.budget import Budget
+from powercycle.sources import locate
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from powercycle.config import Config
 
 LOG = logging.getLogger("powercycle.eks")
 
@@ -237,7 +246,7 @@ class EksProvider:
 
     def _checked(self, groups: nodegroups.Groups, tags: Mapping[str, str]) -> str | None:
         """A start an earlier pass accepted (`providers.verify`), judged from the groups read."""
-        state, look = tags.get(self.config.state_tag), partial(verify.nodegroups_seen, groups)
+        state, look = tags.get(self.config.state_tag), partial(nodegroups.nodegroups_seen, groups)
         verdict = verify.check(tags[ATTEMPTS_TAG], state, look, self.config.max_attempts)
         if verdict.drop_tag:
             self.untag(groups.cluster, groups.arn, [ATTEMPTS_TAG])

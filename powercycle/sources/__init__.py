@@ -15,7 +15,7 @@ cost ten GETs, whatever their `#name`s. The fetches share one window of 15 s (a 
 the pass budget): `resolve_all` returns within it, whatever the servers do; a source not
 fetched in time is an error for the values using it.
 
-Safety. URLs are fetched by the guarded client of `powercycle.http` (allowlist, address
+Safety. URLs are fetched by the guarded client of `powercycle.sources.http` (allowlist, address
 checks, pinned connections, redirects, the 15 s, the size cap; see there).
 
 Limits. Every schedule document, inline or fetched, is read by `documents.load_document`:
@@ -41,14 +41,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from . import aws, http
-from .budget import Budget, monotonic
-from .documents import INLINE_MAX_BYTES, DocumentError, load_document
-from .http import DEFAULT_LIMITS, Limits, redact_url, scrub
-from .schedule import KNOWN_KEYS, Schedule, ScheduleError, parse_schedule
+from powercycle import aws
+from powercycle.core.documents import INLINE_MAX_BYTES, DocumentError, load_document
+from powercycle.core.schedule import KNOWN_KEYS, Schedule, ScheduleError, parse_schedule
+from powercycle.runtime.budget import Budget, monotonic
+from powercycle.sources import http
+from powercycle.sources.http import DEFAULT_LIMITS, Limits, redact_url, scrub
 
 if TYPE_CHECKING:
-    from .config import Config
+    from powercycle.config import Config
 
 LOG = logging.getLogger("powercycle.sources")
 

@@ -16,7 +16,7 @@ import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .schedule import Action, Event, Schedule
+from powercycle.core.schedule import Action, Event, Schedule
 
 STATE_FORMAT = "<start|stop>@<UTC time, e.g. 2026-11-23T18:00:00Z>"
 

@@ -35,7 +35,7 @@ import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
-from .budget import Budget
+from powercycle.runtime.budget import Budget
 
 KEY_HEADER = "X-API-Key"
 CLUSTERS_PATH = "/v1/kubernetes/external-clusters"

@@ -59,10 +59,22 @@ from urllib3.exceptions import HTTPError, ReadTimeoutError
 from urllib3.response import BaseHTTPResponse
 from urllib3.util import parse_url
 
-from . import netguard
-from .budget import Budget
-from .documents import FETCHED_MAX_BYTES
-from .netguard import ALLOWLIST_VAR, is_allowlisted, redact_url, refusal, scrub
+from powercycle.core.documents import FETCHED_MAX_BYTES
+from powercycle.runtime.budget import Budget
+from powercycle.sources.netguard import (
+    ALLOWLIST_VAR,
+    PinnedHTTPConnection,
+    PinnedHTTPSConnection,
+    Refused,
+    Unreachable,
+    check_url,
+    innermost,
+    is_allowlisted,
+    redact_url,
+    refusal,
+    root_cause,
+    scrub,
+)
 
 MAX_BYTES = FETCHED_MAX_BYTES
 USER_AGENT = "powercycle (schedule fetch)"
@@ -219,17 +231,17 @@ def _get_once(
     if (parsed.scheme or "").lower() not in ("http", "https") or not parsed.host:
         raise FetchError("not a valid http(s) URL")
     try:
-        allowlisted = netguard.check_url(url, allowlist)
-    except netguard.Refused as exc:
+        allowlisted = check_url(url, allowlist)
+    except Refused as exc:
         raise FetchError(f"refused: {exc}") from None
     fetch.phase = "connecting"
-    conn: netguard.PinnedHTTPConnection | netguard.PinnedHTTPSConnection
+    conn: PinnedHTTPConnection | PinnedHTTPSConnection
     if parsed.scheme == "https":
-        conn = netguard.PinnedHTTPSConnection(
+        conn = PinnedHTTPSConnection(
             parsed.host, parsed.port, cert_reqs="CERT_REQUIRED", ca_certs=certifi.where()
         )
     else:
-        conn = netguard.PinnedHTTPConnection(parsed.host, parsed.port)
+        conn = PinnedHTTPConnection(parsed.host, parsed.port)
     conn.clock, conn.check_addresses = fetch, not allowlisted
     try:
         conn.connect()
@@ -246,9 +258,9 @@ def _get_once(
         return _answer(url, response, sock, fetch, refuse_media)
     except FetchError:
         raise
-    except netguard.Refused as exc:
+    except Refused as exc:
         raise FetchError(f"refused: {exc}") from None
-    except netguard.Unreachable as exc:
+    except Unreachable as exc:
         raise FetchError(str(exc)) from None
     except Exception as exc:  # every library error of a fetch: described, one line
         raise _describe(exc, fetch) from None
@@ -389,12 +401,12 @@ class _Decoder:
 def _describe(exc: BaseException, fetch: _Fetch) -> FetchError:
     if fetch.out_of_time():
         return fetch.expired()
-    inner, read_timeout = netguard.innermost(exc), fetch.limits.read_timeout
+    inner, read_timeout = innermost(exc), fetch.limits.read_timeout
     if isinstance(exc, TimeoutError | ReadTimeoutError) or isinstance(inner, TimeoutError):
         if fetch.phase == "reading the body":
             return FetchError(f"timed out: no data for {read_timeout:g}s")
         return FetchError(f"timed out: no answer within {read_timeout:g}s")
-    cause = netguard.root_cause(exc)
+    cause = root_cause(exc)
     if isinstance(exc, ssl.SSLError) or isinstance(inner, ssl.SSLError):
         return FetchError(f"TLS error: {cause}")
     if isinstance(exc, OSError | http.client.HTTPException | HTTPError):

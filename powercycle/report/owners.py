@@ -13,11 +13,12 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from . import aws, notices
-from .budget import Budget
-from .config import Config
-from .decide import StateTagError
-from .summary import Outcome, Summary
+from powercycle import aws
+from powercycle.config import Config
+from powercycle.core.decide import StateTagError
+from powercycle.core.outcome import Outcome, Summary
+from powercycle.report import notices
+from powercycle.runtime.budget import Budget
 
 LOG = logging.getLogger("powercycle")
 

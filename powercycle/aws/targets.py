@@ -31,10 +31,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from . import aws
-from .budget import Budget
-from .config import Config
-from .schedule import format_utc
+from powercycle import aws
+from powercycle.config import Config
+from powercycle.core.schedule import format_utc
+from powercycle.runtime.budget import Budget
 
 LOG = logging.getLogger("powercycle")
 

@@ -17,8 +17,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from . import aws
-from .config import Config
+from powercycle import aws
+from powercycle.config import Config
 
 LOG = logging.getLogger("powercycle")
 _SNS_LIMIT = 200_000  # SNS accepts 256 KB; leave room for the envelope

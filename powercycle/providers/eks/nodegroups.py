@@ -35,11 +35,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from .. import aws
-from ..budget import Budget
-from ..decide import Power
-from ..schedule import Action
-from . import DEFERRED, NOTED, ActionError
+from powercycle import aws
+from powercycle.core.decide import Power
+from powercycle.core.model import DEFERRED, NOTED, ActionError
+from powercycle.core.schedule import Action
+from powercycle.core.verify import PENDING, TOOK, Attempts, Failed, Seen
+from powercycle.runtime.budget import Budget
 
 TAG = "powercycle:nodegroups"
 TAG_VALUE_LIMIT = 256
@@ -397,3 +398,27 @@ def _each(
     with ThreadPoolExecutor(max_workers=min(WORKERS, len(names))) as pool:
         return list(pool.map(one, names))
 
+
+def nodegroups_seen(groups: Groups, attempts: Attempts) -> Seen:
+    """What a cluster's node groups, as `nodegroups.read` described them, say about an
+    accepted start (no extra call). DescribeNodegroup gives no node count: EKS reports a
+    group that cannot reach its desired size in its `health.issues`
+    (`AsgInstanceLaunchFailures`, `InsufficientFreeAddresses`, ...). A group with nodes
+    wanted and issues reported has not reached its size; none such: the start took.
+
+    Not retried: the group's Auto Scaling group keeps launching by itself, and a start
+    again would find no sizes to restore (reported on every pass until the next event).
+    """
+    current = list(groups.groups.values())
+    if attempts.action != "start":
+        return TOOK  # only starts are checked
+    if any(g.status in BUSY for g in current):
+        return PENDING
+    sick = [g for g in current if g.sizes.desired > 0 and g.issues]
+    if not sick:
+        return TOOK
+    reasons = "; ".join(
+        f"node group {g.name!r} (desired {g.sizes.desired}): {'; '.join(g.issues)}"
+        for g in sorted(sick, key=lambda g: g.name)
+    )
+    return Failed(f"{reasons}; EKS keeps trying to launch its nodes by itself", retry=False)

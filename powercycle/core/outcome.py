@@ -23,11 +23,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from .decide import Decision
-from .schedule import Action, Schedule, format_utc
+from powercycle.core.decide import Decision
+from powercycle.core.schedule import Action, Schedule, format_utc
 
 if TYPE_CHECKING:
-    from .providers import Provider, Resource
+    from powercycle.core.model import Resource
+    from powercycle.providers.base import Provider
 
 RESULTS = ("done", "planned", "failed", "deferred", "none", "skipped", "error")
 

@@ -1,0 +1,1 @@
+"""The CAST AI client (`client`) and the shared, keyed access to it (`access`)."""

@@ -1,0 +1,1 @@
+"""What a pass tells people: notices to owners, the SNS report, metrics."""
