@@ -18,8 +18,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from powercycle.castai.access import OPERATION_TAG
 from powercycle.config import Config
+from powercycle.core.tags import OPERATION as OPERATION_TAG
 from powercycle.handler import run_event
 from powercycle.local.castai_standin import CastAIStandin
 from powercycle.providers import eks as eks_provider

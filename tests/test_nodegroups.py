@@ -14,13 +14,16 @@ import pytest
 
 from powercycle import aws
 from powercycle.config import Config
+from powercycle.core import tags as memory
 from powercycle.core.decide import Power
+from powercycle.core.tags import NODEGROUPS as TAG
+from powercycle.core.tags import Sizes
+from powercycle.core.verify import ATTEMPTS_TAG as ATTEMPTS
 from powercycle.handler import run_event
 from powercycle.local.castai_standin import CastAIStandin
 from powercycle.providers import DEFERRED
 from powercycle.providers.eks import nodegroups as ng
-from powercycle.providers.eks.nodegroups import TAG, Groups, NodeGroupError, NotReached, Sizes
-from powercycle.core.verify import ATTEMPTS_TAG as ATTEMPTS
+from powercycle.providers.eks.nodegroups import Groups, NodeGroupError, NotReached
 from powercycle.runtime.budget import Budget
 from tests.helpers import REGION, SEED, STATE_TAG, at, client_error, ticks
 
@@ -208,7 +211,7 @@ def test_a_long_memory_is_split_over_several_tags(
     assert sizes_now(eks) == many
     assert not [k for k in cluster_tags(eks) if k.startswith(TAG)]
 
-    monkeypatch.setattr(ng, "MAX_PARTS", 2)
+    monkeypatch.setattr(memory, "MAX_PARTS", 2)  # the limit lives with the tag codec
     result = ng.stop(eks, read(eks))
     assert result.error is not None and result.error.code == "TooManyNodeGroups"
     assert "nothing changed" in result.error.message

@@ -18,8 +18,9 @@ import pytest
 
 from powercycle.config import Config
 from powercycle.core.schedule import ScheduleError, parse_schedule
+from powercycle.core.tags import Attempts
+from powercycle.core.verify import ATTEMPTS_TAG, TYPE_TAG, judge
 from powercycle.handler import run_event
-from powercycle.core.verify import ATTEMPTS_TAG, TYPE_TAG, Attempts, judge
 from tests.helpers import (
     REGION,
     STATE_TAG,

@@ -26,56 +26,15 @@ State lives in the tag, never in the process: a cold Lambda judges as a warm one
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
+from powercycle.core import tags
 from powercycle.core.model import ActionError, ActRequest
+from powercycle.core.tags import Attempts
 
-ATTEMPTS_TAG = "powercycle:attempts"
-# The instance type an instance had before a capacity fallback changed it (EC2).
-TYPE_TAG = "powercycle:type"
-
-_ATTEMPTS = re.compile(r"(start|stop)@(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)/([1-9]\d{0,3})", re.ASCII)
-
-
-@dataclass(frozen=True)
-class Attempts:
-    """A `powercycle:attempts` value: the event (a state tag value) and the attempts so far."""
-
-    event: str
-    count: int
-
-    @property
-    def action(self) -> str:
-        return self.event.partition("@")[0]
-
-    @property
-    def time(self) -> datetime:
-        return datetime.fromisoformat(self.event.partition("@")[2])
-
-    def value(self) -> str:
-        return f"{self.event}/{self.count}"
-
-    @classmethod
-    def parse(cls, raw: str | None) -> Attempts | None:
-        """None for a value powercycle did not write (the tag is then removed)."""
-        match = _ATTEMPTS.fullmatch((raw or "").strip())
-        if match is None:
-            return None
-        try:
-            datetime.fromisoformat(match.group(2))
-        except ValueError:  # 2026-13-45T...
-            return None
-        return cls(f"{match.group(1)}@{match.group(2)}", int(match.group(3)))
-
-    @classmethod
-    def after(cls, tags: Mapping[str, str], event: str) -> Attempts:
-        """The attempt an accepted action for `event` is: one more than the tag says."""
-        previous = cls.parse(tags.get(ATTEMPTS_TAG))
-        count = previous.count + 1 if previous is not None and previous.event == event else 1
-        return cls(event, count)
+ATTEMPTS_TAG = tags.ATTEMPTS
+TYPE_TAG = tags.TYPE  # the instance type an instance had before a capacity fallback
 
 
 def exhausted(tags: Mapping[str, str], event: str | None, max_attempts: int) -> Attempts | None:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +41,9 @@ from powercycle.core import verify
 from powercycle.core.decide import Power, StateTagError, parse_state
 from powercycle.core.model import DEFERRED, ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action
-from powercycle.core.verify import ATTEMPTS_TAG, Attempts
+from powercycle.core.tags import CAPACITY as CAPACITY_TAG
+from powercycle.core.tags import Attempts, Capacity
+from powercycle.core.verify import ATTEMPTS_TAG
 from powercycle.providers.base import Provider
 from powercycle.providers.verify import asg_seen
 from powercycle.runtime.budget import Budget
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
 LOG = logging.getLogger("powercycle.asg")
 
 KIND = "asg"
-CAPACITY_TAG = "powercycle:capacity"
 EKS_NODEGROUP_TAG = "eks:nodegroup-name"
 PAGE_SIZE = 100  # DescribeAutoScalingGroups' maximum MaxRecords
 NAMES_PER_CALL = 50
@@ -80,31 +80,9 @@ def providers(
     ]
 
 
-@dataclass(frozen=True)
-class Capacity:
-    """The sizes of a group: what `powercycle:capacity` remembers (`min,desired,max`)."""
-
-    min: int
-    desired: int
-    max: int
-
-    def tag_value(self) -> str:
-        return f"{self.min},{self.desired},{self.max}"
-
-    @classmethod
-    def parse(cls, value: str) -> Capacity:
-        parts = value.strip().split(",")
-        try:
-            low, desired, high = (int(p) for p in parts)
-        except ValueError:
-            raise ValueError(f"{CAPACITY_TAG} {value[:40]!r} is not min,desired,max") from None
-        if not 0 <= low <= desired <= high:
-            raise ValueError(f"{CAPACITY_TAG} {value[:40]!r} does not hold min <= desired <= max")
-        return cls(low, desired, high)
-
-    @classmethod
-    def of(cls, group: Mapping[str, Any]) -> Capacity:
-        return cls(int(group["MinSize"]), int(group["DesiredCapacity"]), int(group["MaxSize"]))
+def capacity_of(group: Mapping[str, Any]) -> Capacity:
+    """The sizes of one `DescribeAutoScalingGroups` entry."""
+    return Capacity(int(group["MinSize"]), int(group["DesiredCapacity"]), int(group["MaxSize"]))
 
 
 def power_of(group: Mapping[str, Any]) -> Power:
@@ -189,7 +167,7 @@ class AsgProvider:
         name = str(group.get("AutoScalingGroupName", "?"))
         try:
             tags = _tags(group)
-            capacity = Capacity.of(group)
+            capacity = capacity_of(group)
             power = power_of(group)
             remembered = tags.get(CAPACITY_TAG)
             if power is Power.STOPPED and remembered is not None:

@@ -41,7 +41,8 @@ from powercycle.core import verify
 from powercycle.core.decide import Power
 from powercycle.core.model import DEFERRED, ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action
-from powercycle.core.verify import ATTEMPTS_TAG, TYPE_TAG, Attempts, judge
+from powercycle.core.tags import Attempts
+from powercycle.core.verify import ATTEMPTS_TAG, TYPE_TAG, judge
 from powercycle.providers.base import Provider
 from powercycle.providers.ec2_fallback import (
     CAPACITY,

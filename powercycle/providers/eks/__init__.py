@@ -27,7 +27,8 @@ from powercycle.core import verify
 from powercycle.core.decide import Power, parse_state
 from powercycle.core.model import NOTED, ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action, parse_schedule_text
-from powercycle.core.verify import ATTEMPTS_TAG, Attempts
+from powercycle.core.tags import Attempts
+from powercycle.core.verify import ATTEMPTS_TAG
 from powercycle.providers.base import Provider
 from powercycle.providers.eks import nodegroups
 from powercycle.providers.eks.castai import (
