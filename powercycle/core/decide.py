@@ -52,12 +52,14 @@ def decide(
     *,
     running_since: datetime | None = None,
     skip_until: datetime | None = None,
+    retry: bool = False,
 ) -> Decision:
     """Decide what to do with one resource.
 
     `state` is the last handled event (from the state tag), `running_since` when the
     current run began (EC2 LaunchTime), `skip_until` a snooze from the
-    `powercycle:skip-until` tag.
+    `powercycle:skip-until` tag. `retry`: verification found that the action recorded in
+    `state` did not take (`core.verify`): that event is acted on again, reason `retry`.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -65,7 +67,12 @@ def decide(
         return Decision(None, "snoozed", None)
 
     event = schedule.latest_event(now)
-    decision = _follow_event(schedule, event, state, power)
+    if retry and state is not None and state == event:
+        decision = _follow_event(schedule, event, None, power)
+        if decision.reason == "first-sight":
+            decision = Decision(decision.action, "retry", decision.record, decision.event)
+    else:
+        decision = _follow_event(schedule, event, state, power)
     if decision.action is None:
         starts = [running_since]
         for handled in (state, decision.record):

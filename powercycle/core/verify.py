@@ -11,14 +11,14 @@ So when an action is accepted, the resource is tagged `powercycle:attempts` =
 how many times it has been tried. The next pass that discovers a resource with that tag
 judges it, from what discovery already returned (no extra call for the rest of the fleet):
 
-- the state tag names another event (a newer one was handled): the tag is stale: removed;
+- the state tag names another event (a newer one was handled): the tag is stale: ignored;
 - the resource is in the event's state (or a person changed it since: `Client.
-  UserInitiatedShutdown` after a start that took): the action took: the tag is removed;
+  UserInitiatedShutdown` after a start that took): the action took: nothing to do;
 - in transition: judged on a later pass;
 - back in the old state with the cloud's reason: the action did not take. Under
-  `POWERCYCLE_MAX_ATTEMPTS` attempts the resource is handed to the engine `unhandled`,
-  without its state tag, so the event is decided and acted on again (attempt n + 1); after
-  them it keeps its state tag (the event stays handled, nothing is done) and is reported
+  `POWERCYCLE_MAX_ATTEMPTS` attempts the resource is handed to the engine `unhandled` with
+  `retry` set, so the event is decided and acted on again, reason `retry` (attempt n + 1);
+  after them the event stays handled (nothing is done) and the resource is reported
   `unhandled` on every pass until the next event is recorded, which makes the tag stale.
 
 State lives in the tag, never in the process: a cold Lambda judges as a warm one does.
@@ -109,7 +109,9 @@ Seen = str | Failed
 
 @dataclass(frozen=True)
 class Verdict:
-    drop_tag: bool = False  # remove the attempts tag: judged (took, stale, unreadable)
+    # Judged (took, stale, unreadable): nothing to retry or report. The tag is not removed
+    # (an idle pass writes nothing); the next action's write overwrites it.
+    drop_tag: bool = False
     unhandled: str | None = None  # reported in the summary's errors
     retry: bool = False  # hand the tags over without the state tag: decide the event again
 

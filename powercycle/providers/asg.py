@@ -129,7 +129,6 @@ class AsgProvider:
         self._remembered: dict[str, str | None] = {}
         # Attempts of this pass's accepted actions, written with the state tag (`record`).
         self._attempts: dict[str, Attempts] = {}
-        self._done: list[str] = []
 
     def __repr__(self) -> str:
         return f"AsgProvider({self.account or 'own'}, {self.region})"
@@ -147,7 +146,6 @@ class AsgProvider:
             if EKS_NODEGROUP_TAG in _tags(group):
                 continue  # its cluster's (kind eks, backend nodegroups)
             yield self._resource(group)
-        self._remove_done_tags()
 
     def lookup(self, refs: Sequence[str]) -> dict[str, Resource]:
         """Groups named by an `autoScalingGroups` payload (absent: not in this region)."""
@@ -174,6 +172,11 @@ class AsgProvider:
                 Capacity.parse(remembered)  # a start needs it: unreadable is an error now
             self._groups[name] = capacity
             self._remembered[name] = remembered
+            verdict = self._checked(group, tags) if ATTEMPTS_TAG in tags else verify.Verdict()
+            if verdict.drop_tag:
+                # Judged: the tag stays (the next action overwrites it), and a new attempt
+                # for the same event counts from one again.
+                tags = {k: v for k, v in tags.items() if k != ATTEMPTS_TAG}
             return Resource(
                 kind=KIND,
                 id=name,
@@ -182,43 +185,29 @@ class AsgProvider:
                 tags=tags,
                 power=power,
                 running_since=self._started(tags) if power is Power.RUNNING else None,
-                unhandled=self._checked(group, tags) if ATTEMPTS_TAG in tags else None,
+                unhandled=verdict.unhandled,
+                retry=verdict.retry,
             )
         except Exception as exc:  # one odd group is that group's error, not the region's
             return self._error(name, _safe_tags(group), f"unreadable group: {aws.one_line(exc)}")
 
-    def _checked(self, group: Mapping[str, Any], tags: Mapping[str, str]) -> str | None:
+    def _checked(self, group: Mapping[str, Any], tags: Mapping[str, str]) -> verify.Verdict:
         """The action an earlier pass had accepted (`providers.verify`): its scaling
         activities are read only for a group not yet in the event's state."""
         try:
             return self._judged(group, tags)
         except Exception as exc:  # a check that fails is no reason to stop scheduling
             LOG.warning("powercycle: %s not judged: %s", ATTEMPTS_TAG, aws.one_line(exc))
-            return None
+            return verify.Verdict()
 
-    def _judged(self, group: Mapping[str, Any], tags: Mapping[str, str]) -> str | None:
+    def _judged(self, group: Mapping[str, Any], tags: Mapping[str, str]) -> verify.Verdict:
         raw, state = tags[ATTEMPTS_TAG], tags.get(self._config.state_tag)
         attempts = Attempts.parse(raw)
         seen = None
         if attempts is not None and attempts.event == state:
             name = str(group["AutoScalingGroupName"])
             seen = asg_seen(attempts, group, lambda: self._activities(name))
-        verdict = verify.judge(raw, state, seen, max_attempts=self._config.max_attempts)
-        if verdict.drop_tag:
-            self._done.append(str(group["AutoScalingGroupName"]))
-        return verdict.unhandled
-
-    def _remove_done_tags(self) -> None:
-        """The attempts tags judged done: one DeleteTags per 50 groups."""
-        done, self._done = self._done, []
-        if self._config.dry_run:
-            return
-        for start in range(0, len(done), TAGS_PER_CALL):
-            chunk = done[start : start + TAGS_PER_CALL]
-            try:
-                self.client.delete_tags(Tags=[_tag_spec(name, ATTEMPTS_TAG) for name in chunk])
-            except aws.AWS_ERRORS as exc:  # judged again (and done again) next pass
-                LOG.warning("powercycle: %s not removed: %s", ATTEMPTS_TAG, aws.one_line(exc))
+        return verify.judge(raw, state, seen, max_attempts=self._config.max_attempts)
 
     def _activities(self, name: str) -> list[Mapping[str, Any]]:
         if not self._budget.open():

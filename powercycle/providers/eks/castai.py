@@ -110,7 +110,7 @@ class CastAIBackend:
         if check.transition:
             power = Power.TRANSITION
         p.targets[resource_id] = Target(cluster.id, arn)
-        handed, unhandled = tags, check.failed
+        unhandled, retry = check.failed, False
         if check.failed:
             retry = True
             raw, state = tags.get(ATTEMPTS_TAG), tags.get(p.config.state_tag)
@@ -120,18 +120,16 @@ class CastAIBackend:
                 seen = verify.Failed(check.failed)
                 verdict = verify.judge(raw, state, seen, max_attempts=p.config.max_attempts)
                 unhandled, retry = verdict.unhandled, verdict.retry
-            if retry:
-                # The event is no longer handled: the engine decides it again and retries.
-                handed = {k: v for k, v in tags.items() if k != p.config.state_tag}
         return Resource(
             kind=p.kind,
             id=resource_id,
             region=region,
             account=p.account,
-            tags=handed,
+            tags=tags,
             power=power,
             running_since=p.started(tags, check.started) if power is Power.RUNNING else None,
             unhandled=unhandled,
+            retry=retry,
         )
 
     # --- manual payloads (`clusterNames`) --------------------------------------------
