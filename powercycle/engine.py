@@ -30,9 +30,10 @@ from typing import TypeVar
 
 from powercycle import aws, sources
 from powercycle.config import Config
-from powercycle.core.decide import StateTagError, decide, decide_manual, parse_state, parse_utc
+from powercycle.core.decide import decide, decide_manual
 from powercycle.core.outcome import Outcome, Summary
 from powercycle.core.schedule import Action, Schedule
+from powercycle.core.tags import Marks, read_marks
 from powercycle.providers import DEFERRED, NOTED, ActionError, ActRequest, Provider, all_providers
 from powercycle.report.owners import warn_owners
 from powercycle.runtime.budget import Budget
@@ -158,6 +159,12 @@ def _screen(config: Config, outcome: Outcome, now: datetime) -> bool:
     resource = outcome.resource
     outcome.source = sources.describe_source(resource.tags.get(config.tag, ""))
     outcome.state = resource.tags.get(config.state_tag)
+    outcome.marks = read_marks(
+        resource.tags,
+        now=now,
+        state_tag=config.state_tag,
+        skip_until_tag=config.skip_until_tag,
+    )
     excluded = config.excluded_by(resource.tags)
     if excluded:
         outcome.result, outcome.reason = "skipped", f"excluded:{excluded}"
@@ -197,25 +204,21 @@ def _decide(config: Config, outcome: Outcome, schedules: dict[str, object], now:
     if not isinstance(schedule, Schedule):
         _fail(outcome, "bad-schedule", f"{config.tag}: {schedule}")
         return
-    try:
-        state = parse_state(outcome.state, now=now)
-        raw_skip = resource.tags.get(config.skip_until_tag)
-        skip_until = (
-            parse_utc(raw_skip, what=config.skip_until_tag, value=raw_skip) if raw_skip else None
-        )
-    except StateTagError as exc:
-        _fail(outcome, "bad-tag", f"{exc}; fix or delete the tag")
+    marks = outcome.marks or Marks(problem="powercycle:* tags not read")
+    if marks.problem:
+        _fail(outcome, "bad-tag", f"{marks.problem}; fix or delete the tag")
         return
     if resource.power is None:
         _fail(outcome, "error", "power state unknown")
         return
     decision = decide(
         schedule,
-        state,
+        marks.state,
         resource.power,
         now,
         running_since=resource.running_since,
-        skip_until=skip_until,
+        skip_until=marks.skip_until,
+        retry=resource.retry,
     )
     outcome.schedule = schedule
     outcome.decision = decision

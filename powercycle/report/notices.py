@@ -36,10 +36,11 @@ from zoneinfo import ZoneInfo
 from powercycle import aws
 from powercycle.core.decide import Power, parse_state, parse_utc
 from powercycle.core.schedule import Event, Schedule, format_utc
+from powercycle.core.tags import NOTICE, SKIP_UNTIL, STATE
 from powercycle.runtime.budget import Budget
 
-NOTICE_TAG = "powercycle:notice"
-SKIP_UNTIL_TAG = "powercycle:skip-until"
+NOTICE_TAG = NOTICE
+SKIP_UNTIL_TAG = SKIP_UNTIL
 DEFAULT_NOTICE_MINUTES = 15
 SNOOZE_FOR = timedelta(hours=3)
 PUBLISH_WORKERS = 8
@@ -80,7 +81,7 @@ class NoticeCandidate:
         cls,
         *,
         tags: Mapping[str, str],
-        state_tag: str = "powercycle:state",
+        state_tag: str = STATE,
         skip_until_tag: str = SKIP_UNTIL_TAG,
         notice_tag: str = NOTICE_TAG,
         **fields: Any,

@@ -27,7 +27,8 @@ from powercycle.core import verify
 from powercycle.core.decide import Power, parse_state
 from powercycle.core.model import NOTED, ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action, parse_schedule_text
-from powercycle.core.verify import ATTEMPTS_TAG, Attempts
+from powercycle.core.tags import Attempts
+from powercycle.core.verify import ATTEMPTS_TAG
 from powercycle.providers.base import Provider
 from powercycle.providers.eks import nodegroups
 from powercycle.providers.eks.castai import (
@@ -233,6 +234,11 @@ class EksProvider:
         power = nodegroups.power(groups, state.action if state else None)
         self._groups[name] = groups
         self.targets[name] = Target("", arn)
+        verdict = self._checked(groups, tags) if ATTEMPTS_TAG in tags else verify.Verdict()
+        if verdict.drop_tag:
+            # Judged: the tag stays (the next action overwrites it: an idle pass writes
+            # nothing), and a new attempt for the same event counts from one again.
+            tags = {k: v for k, v in tags.items() if k != ATTEMPTS_TAG}
         return Resource(
             kind=KIND,
             id=name,
@@ -241,16 +247,13 @@ class EksProvider:
             tags=tags,
             power=power,
             running_since=self.started(tags, None) if power is Power.RUNNING else None,
-            unhandled=self._checked(groups, tags) if ATTEMPTS_TAG in tags else None,
+            unhandled=verdict.unhandled,
         )
 
-    def _checked(self, groups: nodegroups.Groups, tags: Mapping[str, str]) -> str | None:
+    def _checked(self, groups: nodegroups.Groups, tags: Mapping[str, str]) -> verify.Verdict:
         """A start an earlier pass accepted (`providers.verify`), judged from the groups read."""
         state, look = tags.get(self.config.state_tag), partial(nodegroups.nodegroups_seen, groups)
-        verdict = verify.check(tags[ATTEMPTS_TAG], state, look, self.config.max_attempts)
-        if verdict.drop_tag:
-            self.untag(groups.cluster, groups.arn, [ATTEMPTS_TAG])
-        return verdict.unhandled
+        return verify.check(tags[ATTEMPTS_TAG], state, look, self.config.max_attempts)
 
     def started(self, tags: Mapping[str, str], observed: datetime | None) -> datetime | None:
         """When it last started: the start recorded in the state tag, or one observed

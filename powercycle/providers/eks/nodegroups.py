@@ -28,29 +28,25 @@ pass (`providers.verify`) from each group's `health.issues`, read with the group
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from powercycle import aws
+from powercycle.core import tags as memory
 from powercycle.core.decide import Power
 from powercycle.core.model import DEFERRED, NOTED, ActionError
 from powercycle.core.schedule import Action
-from powercycle.core.verify import PENDING, TOOK, Attempts, Failed, Seen
+from powercycle.core.tags import NODEGROUPS as TAG
+from powercycle.core.tags import Attempts, Sizes, TagError
+from powercycle.core.verify import PENDING, TOOK, Failed, Seen
 from powercycle.runtime.budget import Budget
 
-TAG = "powercycle:nodegroups"
-TAG_VALUE_LIMIT = 256
-MAX_PARTS = 20  # of EKS's 50 tags per cluster
 WORKERS = 4
 PAGE_SIZE = 100  # ListNodegroups' maximum
 BUSY = frozenset({"CREATING", "UPDATING", "DELETING"})
 IN_USE = "ResourceInUseException"
-
-_PART = re.compile(re.escape(TAG) + r"(?::([2-9]|[1-9][0-9]+))?")
 
 T = TypeVar("T")
 
@@ -61,20 +57,6 @@ class NodeGroupError(Exception):
 
 class NotReached(NodeGroupError):
     """The pass budget ran out before the node groups were read."""
-
-
-@dataclass(frozen=True)
-class Sizes:
-    min: int
-    desired: int
-    max: int
-
-    def as_list(self) -> list[int]:
-        return [self.min, self.desired, self.max]
-
-    @property
-    def zero(self) -> bool:
-        return self.min == 0 and self.desired == 0
 
 
 @dataclass(frozen=True)
@@ -163,43 +145,10 @@ def _issue(issue: Mapping[str, Any]) -> str:
 
 def remembered_sizes(tags: Mapping[str, str]) -> tuple[dict[str, Sizes] | None, tuple[str, ...]]:
     """The sizes a stop remembered (every part merged), and the tag keys holding them."""
-    parts = tuple(sorted((k for k in tags if _PART.fullmatch(k)), key=_part_number))
-    if not parts:
-        return None, ()
-    memory: dict[str, Sizes] = {}
-    for key in parts:
-        value = tags[key]
-        fix = f"{key} {value[:60]!r}"
-        try:
-            doc = json.loads(value)
-        except ValueError:
-            raise NodeGroupError(f"{fix} is not JSON; fix or delete the tag") from None
-        if not isinstance(doc, dict):
-            raise NodeGroupError(f'{fix} is not {{"ng": [min, desired, max]}}; fix or delete it')
-        for name, sizes in doc.items():
-            if name in memory:
-                raise NodeGroupError(f"{fix}: node group {name!r} is remembered twice")
-            memory[name] = _sizes(sizes, fix, name)
-    return memory, parts
-
-
-def _sizes(value: object, fix: str, name: str) -> Sizes:
-    if (
-        isinstance(value, list)
-        and len(value) == 3
-        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        and 0 <= value[0] <= value[1] <= value[2]
-    ):
-        return Sizes(value[0], value[1], value[2])
-    raise NodeGroupError(
-        f"{fix}: {name!r} is not [min, desired, max] with min <= desired <= max; "
-        "fix or delete the tag"
-    )
-
-
-def _part_number(key: str) -> int:
-    match = _PART.fullmatch(key)
-    return int(match.group(1)) if match and match.group(1) else 1
+    try:
+        return memory.remembered_sizes(tags)
+    except TagError as exc:
+        raise NodeGroupError(str(exc)) from None
 
 
 def power(groups: Groups, last_action: Action | None) -> Power:
@@ -214,29 +163,12 @@ def power(groups: Groups, last_action: Action | None) -> Power:
     return Power.STOPPED if last_action == "stop" else Power.RUNNING
 
 
-def encode(memory: Mapping[str, Sizes]) -> dict[str, str]:
-    """Tag key -> value holding `memory`, split so that each value fits in 256 characters."""
-    values: list[str] = []
-    part: dict[str, list[int]] = {}
-    for name in sorted(memory):
-        entry = {name: memory[name].as_list()}
-        if len(_json(entry)) > TAG_VALUE_LIMIT:
-            raise NodeGroupError(f"node group name {name!r} is too long to remember in a tag")
-        if part and len(_json({**part, **entry})) > TAG_VALUE_LIMIT:
-            values.append(_json(part))
-            part = {}
-        part.update(entry)
-    values.append(_json(part))
-    if len(values) > MAX_PARTS:
-        raise NodeGroupError(
-            f"the sizes of {len(memory)} node groups need {len(values)} tags of 256 "
-            f"characters; at most {MAX_PARTS} are used: stop refused, nothing changed"
-        )
-    return {(TAG if i == 1 else f"{TAG}:{i}"): v for i, v in enumerate(values, start=1)}
-
-
-def _json(doc: object) -> str:
-    return json.dumps(doc, separators=(",", ":"))
+def encode(remembered: Mapping[str, Sizes]) -> dict[str, str]:
+    """Tag key -> value holding the sizes, split so that each value fits in a tag."""
+    try:
+        return memory.encode_sizes(remembered)
+    except TagError as exc:
+        raise NodeGroupError(str(exc)) from None
 
 
 # --- acting ----------------------------------------------------------------------------
