@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -46,6 +45,8 @@ from powercycle.core.verify import ATTEMPTS_TAG, Attempts
 from powercycle.providers.base import Provider
 from powercycle.providers.verify import asg_seen
 from powercycle.runtime.budget import Budget
+from powercycle.runtime.pool import Deferred, map_guarded
+from powercycle.runtime.text import first_line
 
 if TYPE_CHECKING:
     from powercycle.config import Config
@@ -339,18 +340,8 @@ class AsgProvider:
     def _each(
         self, names: Sequence[str], work: Callable[[str], ActionError | None]
     ) -> list[ActionError | None]:
-        def one(name: str) -> ActionError | None:
-            if not self._budget.open():
-                return ActionError(DEFERRED, "pass budget spent")
-            try:
-                return work(name)
-            except Exception as exc:  # one group's failure is that group's
-                return ActionError(aws.error_code(exc), aws.first_line(aws.error_message(exc)))
-
-        if len(names) <= 1:
-            return [one(n) for n in names]
-        with ThreadPoolExecutor(max_workers=min(WORKERS, len(names))) as pool:
-            return list(pool.map(one, names))
+        answers = map_guarded(names, work, workers=WORKERS, budget=self._budget)
+        return [_answer(a) for a in answers]  # one group's failure is that group's
 
     # --- state tags --------------------------------------------------------------------
 
@@ -387,6 +378,14 @@ class AsgProvider:
 
     def _tag(self, name: str, key: str, value: str) -> None:
         self.client.create_or_update_tags(Tags=[_tag_spec(name, key, value)])
+
+
+def _answer(got: ActionError | BaseException | Deferred | None) -> ActionError | None:
+    if isinstance(got, Deferred):
+        return ActionError(DEFERRED, str(got))
+    if isinstance(got, BaseException):
+        return ActionError(aws.error_code(got), first_line(aws.error_message(got)))
+    return got
 
 
 def _describe(
@@ -426,4 +425,3 @@ def _safe_tags(group: Mapping[str, Any]) -> dict[str, str]:
         return _tags(group)
     except Exception:
         return {}
-

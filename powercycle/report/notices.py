@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -37,6 +36,8 @@ from powercycle import aws
 from powercycle.core.decide import Power, parse_state, parse_utc
 from powercycle.core.schedule import Event, Schedule, format_utc
 from powercycle.runtime.budget import Budget
+from powercycle.runtime.pool import Deferred, map_guarded
+from powercycle.runtime.text import error_line
 
 NOTICE_TAG = "powercycle:notice"
 SKIP_UNTIL_TAG = "powercycle:skip-until"
@@ -353,8 +354,6 @@ def publish_notices(
     budget = budget or Budget.unlimited()
 
     def publish(notice: Notice) -> str | None:
-        if not budget.open():
-            return "deferred: the pass budget is spent; sent on the next pass"
         try:
             sns_client.publish(
                 TopicArn=topic_arn,
@@ -367,9 +366,16 @@ def publish_notices(
             return f"stop notice to {topic_arn} not sent: {aws.describe_error(exc)}"
         return None
 
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(notices)))) as pool:
-        results = list(pool.map(publish, notices))
-    return list(zip(notices, results, strict=True))
+    answers = map_guarded(notices, publish, workers=workers, budget=budget)
+    return [(n, _published(a)) for n, a in zip(notices, answers, strict=True)]
+
+
+def _published(answer: str | BaseException | Deferred | None) -> str | None:
+    if isinstance(answer, Deferred):
+        return "deferred: the pass budget is spent; sent on the next pass"
+    if isinstance(answer, BaseException):  # publish answers its own errors; a backstop
+        return f"stop notice not sent: {error_line(answer)}"
+    return answer
 
 
 def tags_to_record(

@@ -25,8 +25,8 @@ from powercycle.core.schedule import ScheduleError
 from powercycle.runtime.budget import Budget, monotonic
 from powercycle.runtime.pool import Streams
 from powercycle.runtime.text import one_line
-from powercycle.sources import http
-from powercycle.sources.http import Limits, redact_url, scrub
+from powercycle.sources.http import FetchError, Limits, redact_url, scrub
+from powercycle.sources.http import get as http_get
 
 if TYPE_CHECKING:
     from powercycle.config import Config
@@ -117,7 +117,7 @@ class Fetches:
         started = monotonic()
         try:
             if location.kind == "url":
-                body = http.get(
+                body = http_get(
                     location.fetch_key,
                     allowlist=self._config.url_allowlist,
                     budget=self._window,
@@ -129,7 +129,7 @@ class Fetches:
             else:
                 body = _read_s3(self._s3, location, self._window, self._limits)
             document: object = load_document(body, limit=self._limits.max_bytes)
-        except (http.FetchError, DocumentError, ScheduleError) as exc:
+        except (FetchError, DocumentError, ScheduleError) as exc:
             document = SourceError(error_text(str(exc)))
         except Exception as exc:
             document = SourceError(unexpected(exc))
