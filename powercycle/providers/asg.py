@@ -46,7 +46,7 @@ from powercycle.providers.base import Provider
 from powercycle.providers.verify import asg_seen
 from powercycle.runtime.budget import Budget
 from powercycle.runtime.pool import Deferred, map_guarded
-from powercycle.runtime.text import first_line
+from powercycle.runtime.text import error_line, first_line
 
 if TYPE_CHECKING:
     from powercycle.config import Config
@@ -208,7 +208,7 @@ class AsgProvider:
                 unhandled=self._checked(group, tags) if ATTEMPTS_TAG in tags else None,
             )
         except Exception as exc:  # one odd group is that group's error, not the region's
-            return self._error(name, _safe_tags(group), f"unreadable group: {aws.one_line(exc)}")
+            return self._error(name, _safe_tags(group), f"unreadable group: {error_line(exc)}")
 
     def _checked(self, group: Mapping[str, Any], tags: Mapping[str, str]) -> str | None:
         """The action an earlier pass had accepted (`providers.verify`): its scaling
@@ -216,7 +216,7 @@ class AsgProvider:
         try:
             return self._judged(group, tags)
         except Exception as exc:  # a check that fails is no reason to stop scheduling
-            LOG.warning("powercycle: %s not judged: %s", ATTEMPTS_TAG, aws.one_line(exc))
+            LOG.warning("powercycle: %s not judged: %s", ATTEMPTS_TAG, error_line(exc))
             return None
 
     def _judged(self, group: Mapping[str, Any], tags: Mapping[str, str]) -> str | None:
@@ -241,7 +241,7 @@ class AsgProvider:
             try:
                 self.client.delete_tags(Tags=[_tag_spec(name, ATTEMPTS_TAG) for name in chunk])
             except aws.AWS_ERRORS as exc:  # judged again (and done again) next pass
-                LOG.warning("powercycle: %s not removed: %s", ATTEMPTS_TAG, aws.one_line(exc))
+                LOG.warning("powercycle: %s not removed: %s", ATTEMPTS_TAG, error_line(exc))
 
     def _activities(self, name: str) -> list[Mapping[str, Any]]:
         if not self._budget.open():
@@ -332,9 +332,7 @@ class AsgProvider:
             self.client.delete_tags(Tags=[_tag_spec(name, CAPACITY_TAG)])
         except aws.AWS_ERRORS as exc:
             # The group is restored; the next stop overwrites the tag.
-            LOG.warning(
-                "powercycle: %s restored, %s kept: %s", name, CAPACITY_TAG, aws.one_line(exc)
-            )
+            LOG.warning("powercycle: %s restored, %s kept: %s", name, CAPACITY_TAG, error_line(exc))
         return None
 
     def _each(

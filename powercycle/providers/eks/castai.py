@@ -32,6 +32,7 @@ from powercycle.core import verify
 from powercycle.core.decide import Power
 from powercycle.core.model import ActionError, ActRequest, Resource
 from powercycle.core.verify import ATTEMPTS_TAG, Attempts
+from powercycle.runtime.text import squash
 
 if TYPE_CHECKING:
     from powercycle.core.schedule import Action
@@ -263,7 +264,7 @@ class CastAIBackend:
 
 
 def unexpected(exc: BaseException) -> str:
-    return f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+    return f"unexpected {type(exc).__name__}: {squash(str(exc))[:200]}"
 
 
 def arn_account(arn: str) -> str:
