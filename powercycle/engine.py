@@ -12,8 +12,12 @@ fetching of every document starts as soon as the resources are screened, and eac
 provider's lane waits only for the documents its own resources use before it decides and
 acts: a lane whose schedules are inline (or already fetched) acts while another lane is
 still waiting for a slow document. A lane still acts in one batch per action and writes
-its state tags once, as before; only when it starts changes. The pass takes about the
-longest single wait, not their sum.
+its state tags once, as before; only when it starts changes. The pass takes about its
+longest single wait (the 15 s document window, or a CAST AI call's 30 s read timeout),
+not their sum. A lane waiting for a document holds one of the `WORKERS`; lanes queued
+behind it find their documents fetched (or timed out) when they start, so no lane waits
+longer than the window did when resolving was a stage of its own. Owners are warned per
+lane, just before that lane acts, as they were just before the whole pass acted.
 
 Failing safe. Every stage runs behind an exception boundary: whatever goes wrong for one
 resource (any exception, not only the expected ones) becomes that resource's error, and

@@ -251,7 +251,9 @@ def _manual(event: Mapping[str, Any], keys: list[str]) -> tuple[Any, str, list[s
         or len(refs) > MAX_REFS
         or not all(isinstance(r, str) and 0 < len(r) <= 256 for r in refs)
     ):
-        raise EventError(f"{key} must be a list of 1 to {MAX_REFS} names or ids, got {show(refs)}")
+        raise EventError(
+            f"{key} must be a list of 1 to {MAX_REFS} names or ids, got {show(refs)}"
+        )
     raw_action = event.get("action")
     action = _PAUSE.get(raw_action.lower()) if isinstance(raw_action, str) else None
     if action is None and isinstance(raw_action, str):

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from powercycle import engine
+from powercycle import engine, sources
 from powercycle.config import Config
 from powercycle.core.decide import Power
-from powercycle.core.schedule import Action
+from powercycle.core.schedule import Action, Schedule
 from powercycle.providers import ActionError, ActRequest, Resource
 from powercycle.runtime import pool, text
 from powercycle.runtime.budget import Budget
@@ -137,3 +137,22 @@ def test_a_lane_acts_while_another_lanes_document_is_still_read(
     assert time.monotonic() - started < 10
     assert inline.acted == ["stop i-eu-west-1"] and fetched.acted == ["stop i-eu-west-2"]
     assert summary.counts == {"done": 2}
+
+
+def test_resolving_together_failing_falls_back_to_one_by_one(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = sources.Resolution
+    failures = iter([RuntimeError("can't start new thread")])
+
+    def flaky(*a: Any, **kw: Any) -> sources.Resolution:
+        for failure in failures:
+            raise failure
+        return real(*a, **kw)
+
+    monkeypatch.setattr(sources, "Resolution", flaky)
+    config = Config(regions=("eu-west-1",))
+    schedules = sources.resolution([SEED, "not json"], config, Budget(60))
+    assert "resolving schedules together failed" in caplog.text
+    assert isinstance(schedules.get(SEED), Schedule)
+    assert str(schedules.get("not json")).startswith("bad schedule: not JSON")
