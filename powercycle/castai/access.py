@@ -40,6 +40,7 @@ from powercycle.castai.client import (
 from powercycle.core.tags import OPERATION as OPERATION_TAG
 from powercycle.core.tags import OperationTag
 from powercycle.runtime.budget import Budget
+from powercycle.runtime.text import squash
 
 if TYPE_CHECKING:
     from powercycle.config import Config
@@ -187,7 +188,7 @@ def check_operation(client: CastAIClient, raw: str) -> OperationCheck:
             text = f"{error.get('reason') or ''} {error.get('details') or ''}"
         else:
             text = str(error)
-        reason = client.redact(" ".join(text.split()))[:300] or "no reason given"
+        reason = client.redact(squash(text))[:300] or "no reason given"
         what = tag.action or "CAST AI"
         return OperationCheck(failed=f"{what} operation {tag.operation_id} failed: {reason}")
     started = None

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +46,8 @@ from powercycle.core.verify import ATTEMPTS_TAG
 from powercycle.providers.base import Provider
 from powercycle.providers.verify import asg_seen
 from powercycle.runtime.budget import Budget
+from powercycle.runtime.pool import Deferred, map_guarded
+from powercycle.runtime.text import error_line, first_line
 
 if TYPE_CHECKING:
     from powercycle.config import Config
@@ -189,7 +190,7 @@ class AsgProvider:
                 retry=verdict.retry,
             )
         except Exception as exc:  # one odd group is that group's error, not the region's
-            return self._error(name, _safe_tags(group), f"unreadable group: {aws.one_line(exc)}")
+            return self._error(name, _safe_tags(group), f"unreadable group: {error_line(exc)}")
 
     def _checked(self, group: Mapping[str, Any], tags: Mapping[str, str]) -> verify.Verdict:
         """The action an earlier pass had accepted (`providers.verify`): its scaling
@@ -197,7 +198,7 @@ class AsgProvider:
         try:
             return self._judged(group, tags)
         except Exception as exc:  # a check that fails is no reason to stop scheduling
-            LOG.warning("powercycle: %s not judged: %s", ATTEMPTS_TAG, aws.one_line(exc))
+            LOG.warning("powercycle: %s not judged: %s", ATTEMPTS_TAG, error_line(exc))
             return verify.Verdict()
 
     def _judged(self, group: Mapping[str, Any], tags: Mapping[str, str]) -> verify.Verdict:
@@ -298,26 +299,14 @@ class AsgProvider:
             self.client.delete_tags(Tags=[_tag_spec(name, CAPACITY_TAG)])
         except aws.AWS_ERRORS as exc:
             # The group is restored; the next stop overwrites the tag.
-            LOG.warning(
-                "powercycle: %s restored, %s kept: %s", name, CAPACITY_TAG, aws.one_line(exc)
-            )
+            LOG.warning("powercycle: %s restored, %s kept: %s", name, CAPACITY_TAG, error_line(exc))
         return None
 
     def _each(
         self, names: Sequence[str], work: Callable[[str], ActionError | None]
     ) -> list[ActionError | None]:
-        def one(name: str) -> ActionError | None:
-            if not self._budget.open():
-                return ActionError(DEFERRED, "pass budget spent")
-            try:
-                return work(name)
-            except Exception as exc:  # one group's failure is that group's
-                return ActionError(aws.error_code(exc), aws.first_line(aws.error_message(exc)))
-
-        if len(names) <= 1:
-            return [one(n) for n in names]
-        with ThreadPoolExecutor(max_workers=min(WORKERS, len(names))) as pool:
-            return list(pool.map(one, names))
+        answers = map_guarded(names, work, workers=WORKERS, budget=self._budget)
+        return [_answer(a) for a in answers]  # one group's failure is that group's
 
     # --- state tags --------------------------------------------------------------------
 
@@ -354,6 +343,14 @@ class AsgProvider:
 
     def _tag(self, name: str, key: str, value: str) -> None:
         self.client.create_or_update_tags(Tags=[_tag_spec(name, key, value)])
+
+
+def _answer(got: ActionError | BaseException | Deferred | None) -> ActionError | None:
+    if isinstance(got, Deferred):
+        return ActionError(DEFERRED, str(got))
+    if isinstance(got, BaseException):
+        return ActionError(aws.error_code(got), first_line(aws.error_message(got)))
+    return got
 
 
 def _describe(
@@ -393,4 +390,3 @@ def _safe_tags(group: Mapping[str, Any]) -> dict[str, str]:
         return _tags(group)
     except Exception:
         return {}
-

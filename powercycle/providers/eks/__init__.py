@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -39,6 +38,7 @@ from powercycle.providers.eks.castai import (
     unexpected,
 )
 from powercycle.runtime.budget import Budget
+from powercycle.runtime.pool import Deferred, map_guarded
 from powercycle.sources import locate
 
 if TYPE_CHECKING:
@@ -403,12 +403,12 @@ class EksProvider:
         """work(item) for each item, `WORKERS` at a time, in order; an item not started
         before the budget is spent gets `deferred(item)` instead (unless `always`)."""
 
-        def one(item: T) -> R:
-            if not always and not self.budget.open():
-                return deferred(item)
-            return work(item)
-
-        if len(items) <= 1:
-            return [one(item) for item in items]
-        with ThreadPoolExecutor(max_workers=min(WORKERS, len(items))) as pool:
-            return list(pool.map(one, items))
+        budget = None if always else self.budget
+        answers: list[R] = []
+        for item, got in zip(
+            items, map_guarded(items, work, workers=WORKERS, budget=budget), strict=True
+        ):
+            if isinstance(got, BaseException):
+                raise got  # as before: the first failure (in order) is the caller's
+            answers.append(deferred(item) if isinstance(got, Deferred) else got)
+        return answers

@@ -33,6 +33,7 @@ from powercycle.core.model import ActionError, ActRequest, Resource
 from powercycle.core.tags import OPERATION as OPERATION_TAG
 from powercycle.core.tags import Attempts, OperationTag
 from powercycle.core.verify import ATTEMPTS_TAG
+from powercycle.runtime.text import squash
 
 if TYPE_CHECKING:
     from powercycle.core.schedule import Action
@@ -263,7 +264,7 @@ class CastAIBackend:
 
 
 def unexpected(exc: BaseException) -> str:
-    return f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+    return f"unexpected {type(exc).__name__}: {squash(str(exc))[:200]}"
 
 
 def arn_account(arn: str) -> str:

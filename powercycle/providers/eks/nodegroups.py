@@ -28,10 +28,9 @@ pass (`providers.verify`) from each group's `health.issues`, read with the group
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from powercycle import aws
 from powercycle.core import tags as memory
@@ -42,13 +41,14 @@ from powercycle.core.tags import NODEGROUPS as TAG
 from powercycle.core.tags import Attempts, Sizes, TagError
 from powercycle.core.verify import PENDING, TOOK, Failed, Seen
 from powercycle.runtime.budget import Budget
+from powercycle.runtime.pool import Deferred, map_guarded
+from powercycle.runtime.text import error_line, first_line, squash
 
 WORKERS = 4
 PAGE_SIZE = 100  # ListNodegroups' maximum
 BUSY = frozenset({"CREATING", "UPDATING", "DELETING"})
 IN_USE = "ResourceInUseException"
 
-T = TypeVar("T")
 
 
 class NodeGroupError(Exception):
@@ -127,11 +127,13 @@ def read(
         return NodeGroup(name, sizes, str(found.get("status", "")), issues)
 
     groups: dict[str, NodeGroup] = {}
-    for name, got in zip(names, _each(names, describe, budget), strict=True):
+    for name, got in zip(
+        names, map_guarded(names, describe, workers=WORKERS, budget=budget), strict=True
+    ):
+        if isinstance(got, Deferred):
+            raise NotReached("pass budget spent before every node group was read")
         if isinstance(got, BaseException):
-            if isinstance(got, _Unreached):
-                raise NotReached("pass budget spent before every node group was read")
-            raise NodeGroupError(f"node group {name!r} could not be read: {aws.one_line(got)}")
+            raise NodeGroupError(f"node group {name!r} could not be read: {error_line(got)}")
         if got is not None:
             groups[name] = got
     return Groups(cluster, arn, groups, remembered, parts)
@@ -139,7 +141,7 @@ def read(
 
 def _issue(issue: Mapping[str, Any]) -> str:
     """`code: message` of one of `health.issues`, on one line."""
-    message = " ".join(str(issue.get("message") or "").split())[:200]
+    message = squash(str(issue.get("message") or ""))[:200]
     return f"{issue.get('code')}: {message}" if message else str(issue.get("code"))
 
 
@@ -269,15 +271,17 @@ def _update(
 
     names = sorted(targets)
     results: dict[str, ActionError | None] = {}
-    for name, got in zip(names, _each(names, one, budget), strict=True):
-        if isinstance(got, _Unreached):
-            results[name] = ActionError(DEFERRED, "pass budget spent")
+    for name, got in zip(
+        names, map_guarded(names, one, workers=WORKERS, budget=budget), strict=True
+    ):
+        if isinstance(got, Deferred):
+            results[name] = ActionError(DEFERRED, str(got))
         elif isinstance(got, BaseException):
             code = aws.error_code(got)
             if code == IN_USE:
                 results[name] = ActionError(DEFERRED, "an update is in progress; next pass")
             else:
-                results[name] = ActionError(code, aws.first_line(aws.error_message(got)))
+                results[name] = ActionError(code, first_line(aws.error_message(got)))
         else:
             results[name] = None
     return results
@@ -306,29 +310,6 @@ def _result(
 def _others(report: Mapping[str, str]) -> str:
     ok = sorted(n for n, what in report.items() if what in ("stopped", "restored"))
     return f" (done: {', '.join(ok)})" if ok else ""
-
-
-class _Unreached(Exception):
-    """A call not made: the pass budget was spent."""
-
-
-def _each(
-    names: Sequence[str], work: Callable[[str], T], budget: Budget
-) -> list[T | BaseException]:
-    """work(name) for each name, `WORKERS` at a time; an exception is that name's answer."""
-
-    def one(name: str) -> T | BaseException:
-        if not budget.open():
-            return _Unreached()
-        try:
-            return work(name)
-        except Exception as exc:
-            return exc
-
-    if len(names) <= 1:
-        return [one(n) for n in names]
-    with ThreadPoolExecutor(max_workers=min(WORKERS, len(names))) as pool:
-        return list(pool.map(one, names))
 
 
 def nodegroups_seen(groups: Groups, attempts: Attempts) -> Seen:
