@@ -1,12 +1,15 @@
 """Schedule sources: where a tag value's schedule comes from.
 
-A tag value is one of four forms, told apart exactly (by parsing, never by looking for
+A tag value is one of six forms, told apart exactly (by parsing, never by looking for
 "http" in it):
 
 * inline JSON: `{"start": "0 8 * * 1-5", "stop": "55 17 * * 1-5"}`;
 * an `https://` URL of a JSON document holding one schedule;
 * such a URL with `#name`, choosing one entry of a document that maps names to schedules;
-* `s3://bucket/key` (with or without `#name`), read with the Lambda's role (`s3:GetObject`).
+* `s3://bucket/key` (with or without `#name`), read with the Lambda's role (`s3:GetObject`);
+* an uptime, `Mon-Fri 08:00-17:55 Europe/London` (see `powercycle.uptime`);
+* a schedule name, `office-hours`: that entry of the schedule library, the document at
+  `POWERCYCLE_SCHEDULES`, fetched like any other source (once per pass, beside the others).
 
 Cost. `resolve_all` gets every distinct tag value of a pass at once, groups them by
 source (the URL without its fragment, or bucket and key), fetches each source once, all
@@ -41,7 +44,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from powercycle import aws
+from powercycle import aws, uptime
 from powercycle.core.documents import INLINE_MAX_BYTES, DocumentError, load_document
 from powercycle.core.schedule import KNOWN_KEYS, Schedule, ScheduleError, parse_schedule
 from powercycle.runtime.budget import Budget, monotonic
@@ -150,7 +153,9 @@ def describe_source(value: str) -> str:
         location = locate(value)
     except Exception:  # a malformed value is named, never raised from here
         return "invalid"
-    return "inline" if location is None else location.display
+    if location is None:
+        return f"library:{value.strip()[:64]}" if _is_name(value) else "inline"
+    return location.display
 
 
 # --- resolving a pass's values --------------------------------------------------------
@@ -178,6 +183,9 @@ def resolve_all(
         except Exception as exc:
             located[value] = ScheduleError(_unexpected(exc))
     wanted = {loc.fetch_key: loc for loc in located.values() if isinstance(loc, Location)}
+    library = _library(config)
+    if isinstance(library, Location) and any(_is_name(v) for v in located):
+        wanted.setdefault(library.fetch_key, library)
     documents = _fetch_all(list(wanted.values()), config, budget, limits)
 
     resolved: dict[str, Schedule | str] = {}
@@ -199,7 +207,9 @@ def resolve(
 ) -> Schedule:
     """One value's schedule (for `powercycle check`); ScheduleError names what is wrong."""
     location = locate(value)
-    documents = _fetch_all([location], config, budget, limits) if location else {}
+    library = _library(config) if _is_name(value) else None
+    wanted = [loc for loc in (location, library) if isinstance(loc, Location)]
+    documents = _fetch_all(wanted, config, budget, limits) if wanted else {}
     return _resolve(value, location, documents, config)
 
 
@@ -212,6 +222,11 @@ def _resolve(
     if isinstance(location, ScheduleError):
         raise location
     if location is None:
+        form = uptime.shape(value)
+        if form == "uptime":
+            return uptime.parse_uptime(value, default_tz=config.default_tz)
+        if form == "name":
+            return _from_library(value.strip(), documents, config)
         return _parse_inline(value, config)
     document = documents[location.fetch_key]
     if isinstance(document, SourceError):
@@ -227,7 +242,8 @@ def _parse_inline(value: str, config: Config) -> Schedule:
         if not text.startswith(("{", "[", '"')) and str(exc).startswith("not valid JSON"):
             shown = text if len(text) <= 60 else text[:57] + "..."
             raise ScheduleError(
-                f"not JSON and not an https:// or s3:// location: {scrub(shown)!r}"
+                f"not JSON and not an https:// or s3:// location, an uptime like "
+                f"{uptime.EXAMPLE} or a schedule name: {scrub(shown)!r}"
             ) from None
         raise ScheduleError(str(exc)) from None
     return parse_schedule(document, default_tz=config.default_tz)
@@ -259,6 +275,59 @@ def _select(document: object, location: Location, default_tz: str) -> Schedule:
         return parse_schedule(entry, default_tz=default_tz)
     except ScheduleError as exc:
         raise SourceError(f"{where}: bad schedule: {exc}") from exc
+
+
+# --- the schedule library (POWERCYCLE_SCHEDULES) -----------------------------------------
+
+
+def _is_name(value: str) -> bool:
+    return uptime.shape(value) == "name"
+
+
+def _library(config: Config) -> Location | SourceError | None:
+    """Where the schedule library is; None when POWERCYCLE_SCHEDULES is not set."""
+    if not config.schedules:
+        return None
+    try:
+        location = locate(config.schedules)
+    except ScheduleError as exc:
+        return SourceError(f"POWERCYCLE_SCHEDULES: {exc}")
+    if location is None or location.name is not None:
+        return SourceError(
+            "POWERCYCLE_SCHEDULES must be an https:// or s3:// location without #name"
+        )
+    return location
+
+
+def _from_library(name: str, documents: Mapping[str, object], config: Config) -> Schedule:
+    """The library's entry `name`; SourceError naming the library and the name otherwise."""
+    shown = repr(name) if len(name) <= 60 else repr(name[:57] + "...")
+    library = _library(config)
+    if library is None:
+        raise SourceError(
+            f"schedule name {shown}, but no schedule library is configured: set "
+            "POWERCYCLE_SCHEDULES to the https:// or s3:// location of a document of named "
+            "schedules, or tag a schedule (JSON, an uptime, a location)"
+        )
+    if isinstance(library, SourceError):
+        raise SourceError(f"schedule name {shown}: {library}")
+    where = f"schedule library {library.display} (POWERCYCLE_SCHEDULES)"
+    document = documents.get(library.fetch_key, SourceError("not fetched"))
+    if isinstance(document, SourceError):
+        raise SourceError(f"{where}: {document}; schedule name {shown} not resolved")
+    if not isinstance(document, dict):
+        raise SourceError(
+            f"{where}: must map names to schedules like {{\"office-hours\": {{...}}}}; "
+            f"schedule name {shown} not resolved"
+        )
+    if name not in document:
+        raise SourceError(
+            f"{where} has no schedule named {shown}; available: {_names(document) or 'none'}"
+        )
+    try:
+        return parse_schedule(document[name], default_tz=config.default_tz)
+    except ScheduleError as exc:
+        raise SourceError(f"{where}: entry {shown}: bad schedule: {exc}") from exc
 
 
 def _maps_names(document: object) -> TypeGuard[dict[str, object]]:
