@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from powercycle import aws, uptime
+from powercycle import aws, library, uptime
 from powercycle.core.documents import INLINE_MAX_BYTES, DocumentError, load_document
 from powercycle.core.schedule import KNOWN_KEYS, Schedule, ScheduleError, parse_schedule
 from powercycle.runtime.budget import Budget, monotonic
@@ -154,7 +154,7 @@ def describe_source(value: str) -> str:
     except Exception:  # a malformed value is named, never raised from here
         return "invalid"
     if location is None:
-        return f"library:{value.strip()[:64]}" if _is_name(value) else "inline"
+        return f"library:{value.strip()[:64]}" if library.is_name(value) else "inline"
     return location.display
 
 
@@ -183,9 +183,9 @@ def resolve_all(
         except Exception as exc:
             located[value] = ScheduleError(_unexpected(exc))
     wanted = {loc.fetch_key: loc for loc in located.values() if isinstance(loc, Location)}
-    library = _library(config)
-    if isinstance(library, Location) and any(_is_name(v) for v in located):
-        wanted.setdefault(library.fetch_key, library)
+    shelf = _library(config)
+    if isinstance(shelf, Location) and any(library.is_name(v) for v in located):
+        wanted.setdefault(shelf.fetch_key, shelf)
     documents = _fetch_all(list(wanted.values()), config, budget, limits)
 
     resolved: dict[str, Schedule | str] = {}
@@ -207,8 +207,8 @@ def resolve(
 ) -> Schedule:
     """One value's schedule (for `powercycle check`); ScheduleError names what is wrong."""
     location = locate(value)
-    library = _library(config) if _is_name(value) else None
-    wanted = [loc for loc in (location, library) if isinstance(loc, Location)]
+    shelf = _library(config) if library.is_name(value) else None
+    wanted = [loc for loc in (location, shelf) if isinstance(loc, Location)]
     documents = _fetch_all(wanted, config, budget, limits) if wanted else {}
     return _resolve(value, location, documents, config)
 
@@ -277,57 +277,26 @@ def _select(document: object, location: Location, default_tz: str) -> Schedule:
         raise SourceError(f"{where}: bad schedule: {exc}") from exc
 
 
-# --- the schedule library (POWERCYCLE_SCHEDULES) -----------------------------------------
-
-
-def _is_name(value: str) -> bool:
-    return uptime.shape(value) == "name"
-
-
-def _library(config: Config) -> Location | SourceError | None:
-    """Where the schedule library is; None when POWERCYCLE_SCHEDULES is not set."""
-    if not config.schedules:
-        return None
+def _library(config: Config) -> Location | str | None:
+    """Where the schedule library is (POWERCYCLE_SCHEDULES), why not, or None: not set."""
     try:
-        location = locate(config.schedules)
+        location = locate(config.schedules) if config.schedules else None
     except ScheduleError as exc:
-        return SourceError(f"POWERCYCLE_SCHEDULES: {exc}")
-    if location is None or location.name is not None:
-        return SourceError(
-            "POWERCYCLE_SCHEDULES must be an https:// or s3:// location without #name"
-        )
+        return str(exc)
+    if config.schedules and (location is None or location.name is not None):
+        return "must be an https:// or s3:// location without #name"
     return location
 
 
 def _from_library(name: str, documents: Mapping[str, object], config: Config) -> Schedule:
-    """The library's entry `name`; SourceError naming the library and the name otherwise."""
-    shown = repr(name) if len(name) <= 60 else repr(name[:57] + "...")
-    library = _library(config)
-    if library is None:
-        raise SourceError(
-            f"schedule name {shown}, but no schedule library is configured: set "
-            "POWERCYCLE_SCHEDULES to the https:// or s3:// location of a document of named "
-            "schedules, or tag a schedule (JSON, an uptime, a location)"
-        )
-    if isinstance(library, SourceError):
-        raise SourceError(f"schedule name {shown}: {library}")
-    where = f"schedule library {library.display} (POWERCYCLE_SCHEDULES)"
-    document = documents.get(library.fetch_key, SourceError("not fetched"))
-    if isinstance(document, SourceError):
-        raise SourceError(f"{where}: {document}; schedule name {shown} not resolved")
-    if not isinstance(document, dict):
-        raise SourceError(
-            f"{where}: must map names to schedules like {{\"office-hours\": {{...}}}}; "
-            f"schedule name {shown} not resolved"
-        )
-    if name not in document:
-        raise SourceError(
-            f"{where} has no schedule named {shown}; available: {_names(document) or 'none'}"
-        )
+    where = _library(config)
     try:
-        return parse_schedule(document[name], default_tz=config.default_tz)
-    except ScheduleError as exc:
-        raise SourceError(f"{where}: entry {shown}: bad schedule: {exc}") from exc
+        if not isinstance(where, Location):
+            raise library.unavailable(name, where)
+        document = documents.get(where.fetch_key, SourceError("not fetched"))
+        return library.pick(document, name, where=where.display, default_tz=config.default_tz)
+    except library.LibraryError as exc:
+        raise SourceError(str(exc)) from None
 
 
 def _maps_names(document: object) -> TypeGuard[dict[str, object]]:
