@@ -61,6 +61,9 @@ class Config:
     exclude: tuple[tuple[str, str], ...] = (("environment", "p"),)
     default_tz: str = "UTC"
     url_allowlist: tuple[str, ...] = ()
+    # POWERCYCLE_SCHEDULES: the schedule library's location (repr=False: a URL may hold a
+    # password or a signature).
+    schedules: str | None = field(default=None, repr=False)
     # repr=False: a user-info password may sit in the URL.
     castai_api_url: str = field(default=DEFAULT_CASTAI_URL, repr=False)
     # repr=False: the key must never show up in a log line or a traceback.
@@ -141,6 +144,7 @@ class Config:
             ),
             default_tz=default_tz,
             url_allowlist=tuple(p.strip() for p in allowlist_raw.split(",") if p.strip()),
+            schedules=_library(get("POWERCYCLE_SCHEDULES")),
             castai_api_url=(get("CASTAI_API_URL") or DEFAULT_CASTAI_URL).rstrip("/"),
             castai_api_key=get("CASTAI_API_KEY"),
             castai_secret_name=get("CASTAI_SECRET_NAME") or DEFAULT_SECRET_NAME,
@@ -175,6 +179,19 @@ class Config:
             if lowered.get(key.lower()) == value.lower():
                 return f"{key}={value}"
         return None
+
+
+def _library(raw: str | None) -> str | None:
+    """POWERCYCLE_SCHEDULES: one https:// (http:// under the allowlist) or s3:// location."""
+    if raw is None:
+        return None
+    if not raw.lower().startswith(("https://", "http://", "s3://")) or "#" in raw:
+        # Not quoted whole: a URL may hold a password.
+        raise ConfigError(
+            f"POWERCYCLE_SCHEDULES (starting {raw[:8]!r}) must be the https:// or s3:// "
+            "location of a document of named schedules, without #name"
+        )
+    return raw
 
 
 def _number(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:

@@ -639,6 +639,7 @@ def test_every_setting_is_a_parameter_the_code_reads(template: dict[str, Any]) -
         "POWERCYCLE_EXCLUDE",
         "POWERCYCLE_DEFAULT_TZ",
         "POWERCYCLE_URL_ALLOWLIST",
+        "POWERCYCLE_SCHEDULES",
         "CASTAI_API_URL",
         "CASTAI_SECRET_NAME",
         "CASTAI_RESUME_INSTANCE_TYPE",

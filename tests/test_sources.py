@@ -194,7 +194,8 @@ def test_inline_json_resolves_without_fetching(server: HTTPServer, config: Confi
     ("value", "expected"),
     [
         ("example.com/schedules/dev.json", "not JSON and not an https:// or s3:// location"),
-        ("office hours please", "not JSON and not an https:// or s3:// location"),
+        ("office hours please", "uptime 'office hours please': 'office' is not a day"),
+        ("office/hours", "an uptime like Mon-Fri 08:00-17:55 Europe/London or a schedule name"),
         ("ftp://h.example/s.json", "unsupported location ftp://h.example/s.json"),
         ("https:///s.json", "URL without a host"),
         ("s3://bucket-only", "S3 location needs a bucket and a key"),

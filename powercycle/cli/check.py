@@ -46,6 +46,8 @@ class Checked:
 
     schedule: Schedule
     warnings: list[str] = field(default_factory=list)
+    # An uptime value's JSON twin: the schedule it stands for.
+    twin: dict[str, object] | None = None
 
 
 def add_parser(sub: Any) -> None:
@@ -57,8 +59,9 @@ def add_parser(sub: Any) -> None:
     )
     check.add_argument(
         "schedule",
-        help="the tag value: inline JSON, an https:// URL or an s3://bucket/key location "
-        "(#name picks one entry of a document of named schedules)",
+        help="the tag value: inline JSON, an uptime (Mon-Fri 08:00-17:55 Europe/London), "
+        "a schedule name of the library POWERCYCLE_SCHEDULES, an https:// URL or an "
+        "s3://bucket/key location (#name picks one entry of a document of named schedules)",
     )
     check.add_argument(
         "--count", type=_count, default=5, help=f"transitions to show, 1-{COUNT_MAX} (default 5)"
@@ -96,6 +99,7 @@ def run(args: argparse.Namespace, now: datetime) -> int:
             {
                 "valid": True,
                 "zone": schedule.tz.key,
+                **({"twin": checked.twin} if checked.twin is not None else {}),
                 "warnings": checked.warnings,
                 "latestEvent": _event_dict(latest, schedule),
                 "transitions": [_event_dict(e, schedule) for e in upcoming],
@@ -113,6 +117,8 @@ def run(args: argparse.Namespace, now: datetime) -> int:
     for warning in checked.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"valid schedule, zone {schedule.tz.key}")
+    if checked.twin is not None:
+        print(f"JSON twin: {json.dumps(checked.twin)}")
     if latest:
         print(f"latest event: {fmt_event(latest, schedule)}")
     if upcoming:
@@ -139,6 +145,7 @@ def validate(text: str, config: Config) -> Checked:
     """The schedule a tag value means, with warnings; ScheduleError when a run would
     refuse it or it cannot be a tag value."""
     from powercycle import sources
+    from powercycle.core import uptime
 
     if len(text) > TAG_VALUE_MAX:
         raise ScheduleError(
@@ -146,7 +153,12 @@ def validate(text: str, config: Config) -> Checked:
             f"{TAG_VALUE_MAX}: put the schedule in a document and tag its https:// or "
             "s3:// location instead"
         )
-    if sources.locate(text) is None:
+    form = uptime.shape(text)
+    if form == "uptime":
+        twin = uptime.uptime_document(text, default_tz=config.default_tz)
+        schedule = parse_schedule(twin, default_tz=config.default_tz)
+        return Checked(schedule, warnings(schedule), twin)
+    if sources.locate(text) is None and form == "json":
         doc = parse_strict(text)
         schedule = parse_schedule(doc, default_tz=config.default_tz)
     else:

@@ -1,12 +1,15 @@
 """Schedule sources: where a tag value's schedule comes from.
 
-A tag value is one of four forms, told apart exactly (by parsing, never by looking for
+A tag value is one of six forms, told apart exactly (by parsing, never by looking for
 "http" in it):
 
 * inline JSON: `{"start": "0 8 * * 1-5", "stop": "55 17 * * 1-5"}`;
 * an `https://` URL of a JSON document holding one schedule;
 * such a URL with `#name`, choosing one entry of a document that maps names to schedules;
-* `s3://bucket/key` (with or without `#name`), read with the Lambda's role (`s3:GetObject`).
+* `s3://bucket/key` (with or without `#name`), read with the Lambda's role (`s3:GetObject`);
+* an uptime, `Mon-Fri 08:00-17:55 Europe/London` (see `powercycle.core.uptime`);
+* a schedule name, `office-hours`: that entry of the schedule library, the document at
+  `POWERCYCLE_SCHEDULES`, fetched like any other source (once per pass, beside the others).
 
 Cost. A `Resolution` gets every distinct tag value of a pass at once, groups them by
 source (the URL without its fragment, or bucket and key) and fetches each source once,
@@ -39,6 +42,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Protocol, TypeGuard
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from powercycle.core import library, uptime
 from powercycle.core.documents import INLINE_MAX_BYTES, DocumentError, load_document
 from powercycle.core.schedule import KNOWN_KEYS, Schedule, ScheduleError, parse_schedule
 from powercycle.runtime.budget import Budget
@@ -113,7 +117,9 @@ def describe_source(value: str) -> str:
         location = locate(value)
     except Exception:  # a malformed value is named, never raised from here
         return "invalid"
-    return "inline" if location is None else location.display
+    if location is None:
+        return f"library:{value.strip()[:64]}" if library.is_name(value) else "inline"
+    return location.display
 
 
 # --- resolving a pass's values --------------------------------------------------------
@@ -147,6 +153,12 @@ class Resolution:
             except Exception as exc:
                 self._located[value] = ScheduleError(unexpected(exc))
         wanted = [loc for loc in self._located.values() if isinstance(loc, Location)]
+        # The schedule library, fetched beside the rest when some value is a name.
+        shelf = _library(config)
+        self._shelf = shelf if isinstance(shelf, Location) else None
+        names = [v for v, loc in self._located.items() if loc is None and library.is_name(v)]
+        if self._shelf and names:
+            wanted.append(self._shelf)
         self._fetches = Fetches(wanted, config, budget, limits)
         self._resolved: dict[str, Schedule | str] = {}
         self._lock = threading.Lock()
@@ -164,6 +176,8 @@ class Resolution:
         documents = {}
         if isinstance(location, Location):  # wait for the document outside the lock
             documents[location.fetch_key] = self._fetches.document(location.fetch_key)
+        elif location is None and self._shelf and library.is_name(value):
+            documents[self._shelf.fetch_key] = self._fetches.document(self._shelf.fetch_key)
         with self._lock:
             if value not in self._resolved:
                 self._resolved[value] = _resolved(value, location, documents, self._config)
@@ -245,14 +259,16 @@ def resolve(
 ) -> Schedule:
     """One value's schedule (for `powercycle check`); ScheduleError names what is wrong."""
     location = locate(value)
-    if location is None:
+    shelf = _library(config) if location is None and library.is_name(value) else None
+    wanted = [loc for loc in (location, shelf) if isinstance(loc, Location)]
+    if not wanted:
         return _resolve(value, location, {}, config)
-    fetches = Fetches([location], config, budget, limits)
+    fetches = Fetches(wanted, config, budget, limits)
     try:
-        document = fetches.document(location.fetch_key)
+        documents = {loc.fetch_key: fetches.document(loc.fetch_key) for loc in wanted}
     finally:
         fetches.close()
-    return _resolve(value, location, {location.fetch_key: document}, config)
+    return _resolve(value, location, documents, config)
 
 
 def _resolved(
@@ -281,6 +297,11 @@ def _resolve(
     if isinstance(location, ScheduleError):
         raise location
     if location is None:
+        form = uptime.shape(value)
+        if form == "uptime":
+            return uptime.parse_uptime(value, default_tz=config.default_tz)
+        if form == "name":
+            return _from_library(value.strip(), documents, config)
         return _parse_inline(value, config)
     document = documents[location.fetch_key]
     if isinstance(document, SourceError):
@@ -296,7 +317,8 @@ def _parse_inline(value: str, config: Config) -> Schedule:
         if not text.startswith(("{", "[", '"')) and str(exc).startswith("not valid JSON"):
             shown = clip(text, 60)
             raise ScheduleError(
-                f"not JSON and not an https:// or s3:// location: {scrub(shown)!r}"
+                f"not JSON and not an https:// or s3:// location, an uptime like "
+                f"{uptime.EXAMPLE} or a schedule name: {scrub(shown)!r}"
             ) from None
         raise ScheduleError(str(exc)) from None
     return parse_schedule(document, default_tz=config.default_tz)
@@ -328,6 +350,28 @@ def _select(document: object, location: Location, default_tz: str) -> Schedule:
         return parse_schedule(entry, default_tz=default_tz)
     except ScheduleError as exc:
         raise SourceError(f"{where}: bad schedule: {exc}") from exc
+
+
+def _library(config: Config) -> Location | str | None:
+    """Where the schedule library is (POWERCYCLE_SCHEDULES), why not, or None: not set."""
+    try:
+        location = locate(config.schedules) if config.schedules else None
+    except ScheduleError as exc:
+        return str(exc)
+    if config.schedules and (location is None or location.name is not None):
+        return "must be an https:// or s3:// location without #name"
+    return location
+
+
+def _from_library(name: str, documents: Mapping[str, object], config: Config) -> Schedule:
+    where = _library(config)
+    try:
+        if not isinstance(where, Location):
+            raise library.unavailable(name, where)
+        document = documents.get(where.fetch_key, SourceError("not fetched"))
+        return library.pick(document, name, where=where.display, default_tz=config.default_tz)
+    except library.LibraryError as exc:
+        raise SourceError(str(exc)) from None
 
 
 def _maps_names(document: object) -> TypeGuard[dict[str, object]]:
