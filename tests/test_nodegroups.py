@@ -15,12 +15,12 @@ import pytest
 from powercycle import aws
 from powercycle.config import Config
 from powercycle.core.decide import Power
+from powercycle.core.verify import ATTEMPTS_TAG as ATTEMPTS
 from powercycle.handler import run_event
 from powercycle.local.castai_standin import CastAIStandin
 from powercycle.providers import DEFERRED
 from powercycle.providers.eks import nodegroups as ng
 from powercycle.providers.eks.nodegroups import TAG, Groups, NodeGroupError, NotReached, Sizes
-from powercycle.core.verify import ATTEMPTS_TAG as ATTEMPTS
 from powercycle.runtime.budget import Budget
 from tests.helpers import REGION, SEED, STATE_TAG, at, client_error, ticks
 

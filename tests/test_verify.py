@@ -18,8 +18,8 @@ import pytest
 
 from powercycle.config import Config
 from powercycle.core.schedule import ScheduleError, parse_schedule
-from powercycle.handler import run_event
 from powercycle.core.verify import ATTEMPTS_TAG, TYPE_TAG, Attempts, judge
+from powercycle.handler import run_event
 from tests.helpers import (
     REGION,
     STATE_TAG,

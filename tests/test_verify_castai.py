@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from powercycle.core.verify import ATTEMPTS_TAG
 from powercycle.handler import run_event
 from powercycle.local.castai_standin import CastAIStandin
-from powercycle.core.verify import ATTEMPTS_TAG
 from tests.test_faults_castai import (  # noqa: F401 - the fixtures, by name
     STATE,
     STOP_EVENT,
