@@ -29,12 +29,14 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from powercycle import aws
-from powercycle.config import Config
 from powercycle.core.schedule import format_utc
 from powercycle.runtime.budget import Budget
+
+if TYPE_CHECKING:
+    from powercycle.config import Config
 
 LOG = logging.getLogger("powercycle")
 
