@@ -19,6 +19,7 @@ from powercycle.config import Config, ConfigError
 from powercycle.core.decide import Power
 from powercycle.core.model import ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action
+from powercycle.events import manual_event
 from powercycle.handler import EventError, run_event
 from powercycle.providers import REGISTRY, Kind, Provider, register
 from tests.helpers import REGION, SEED, STATE_TAG, TAG, at, image, launch, state_of, tags_of
@@ -113,7 +114,9 @@ def test_its_manual_payload_key_comes_from_its_declaration(fake_kind: dict[str, 
     with pytest.raises(EventError, match="fakeIds"):
         run_event({"instanceIdz": ["f-1"], "action": "stop"}, config, EVENING)
 
-    result = run_event({"fakeIds": ["f-1"], "action": "stop"}, config, EVENING)
+    payload = manual_event("fake", ["f-1"], "stop")
+    assert payload == {"fakeIds": ["f-1"], "action": "stop", "dryRun": False}
+    result = run_event(payload, config, EVENING)
 
     assert [(a["kind"], a["id"], a["result"]) for a in result["actions"]] == [
         ("fake", "f-1", "done")
