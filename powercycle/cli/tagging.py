@@ -149,7 +149,7 @@ def find(refs: Sequence[str], config: Config) -> list[Target]:
 
 
 def write(targets: Sequence[Target], tags: Mapping[str, str], done: str) -> None:
-    """Write `tags` on every target found, one call per provider where its kind allows."""
+    """Write `tags` on every target found, through its provider's `record`."""
     groups: dict[int, list[Target]] = {}
     for target in targets:
         if target.error is None and target.tagger is not None:
@@ -157,10 +157,12 @@ def write(targets: Sequence[Target], tags: Mapping[str, str], done: str) -> None
     for group in groups.values():
         tagger = group[0].tagger
         assert tagger is not None
-        try:
-            errors = tagger.write_tags([t.found for t in group if t.found is not None], tags)
-        except aws.AWS_ERRORS as exc:
-            errors = dict.fromkeys((t.id for t in group), aws.describe_error(exc))
+        errors: dict[str, str] = {}
+        for key, value in tags.items():  # through the provider's own tag writing
+            try:
+                errors |= tagger.record(key, {t.id: value for t in group if t.id not in errors})
+            except aws.AWS_ERRORS as exc:
+                errors |= dict.fromkeys((t.id for t in group), aws.describe_error(exc))
         for target in group:
             target.error = errors.get(target.id)
             target.done = "" if target.error else done

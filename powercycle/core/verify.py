@@ -155,9 +155,7 @@ class Verdict:
     retry: bool = False  # hand the tags over without the state tag: decide the event again
 
 
-def judge(
-    raw: str, state: str | None, seen: Seen | None, *, max_attempts: int
-) -> Verdict:
+def judge(raw: str, state: str | None, seen: Seen | None, *, max_attempts: int) -> Verdict:
     """The verdict on an attempts tag `raw`, given the state tag and what was seen.
 
     `seen` is None when the provider did not look (the tag is stale anyway, or unreadable).
@@ -175,8 +173,7 @@ def judge(
     if attempts.count < max_attempts:
         return Verdict(
             unhandled=(
-                f"{action} did not take (attempt {attempts.count} of {max_attempts}): "
-                f"{seen.reason}"
+                f"{action} did not take (attempt {attempts.count} of {max_attempts}): {seen.reason}"
             ),
             retry=True,
         )

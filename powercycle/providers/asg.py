@@ -390,7 +390,7 @@ class AsgProvider:
     def _tag(self, name: str, key: str, value: str) -> None:
         self.client.create_or_update_tags(Tags=[_tag_spec(name, key, value)])
 
-    # --- the CLI: find by name, write and remove tags -----------------------------------
+    # --- the CLI: find by name, remove tags -----------------------------------
 
     def find(self, refs: Sequence[str]) -> dict[str, list[Found]]:
         return {
@@ -406,17 +406,6 @@ class AsgProvider:
             ]
             for g in _describe(self.client, names=refs)
         }
-
-    def write_tags(self, found: Sequence[Found], tags: Mapping[str, str]) -> dict[str, str]:
-        errors = {}
-        for f in found:  # one group gone must not fail the others
-            try:
-                self.client.create_or_update_tags(
-                    Tags=[_tag_spec(f.id, k, v) for k, v in tags.items()]
-                )
-            except aws.AWS_ERRORS as exc:
-                errors[f.id] = aws.describe_error(exc)
-        return errors
 
     def remove_tags(self, found: Found, keys: Sequence[str]) -> None:
         self.client.delete_tags(Tags=[_tag_spec(found.id, k) for k in keys])

@@ -56,19 +56,14 @@ class Found:
 
 
 @runtime_checkable
-class Tagger(Protocol):
-    """What the CLI asks of a provider: find resources by id, name or ARN, write tags."""
+class Tagger(Provider, Protocol):
+    """What the CLI asks of a provider besides `record` (which writes its tags): find
+    resources by id, name or ARN, and remove tags."""
 
-    kind: str
-    region: str
     account: str
 
     def find(self, refs: Sequence[str]) -> dict[str, list[Found]]:
         """The resources each ref names in this provider's account and region."""
-        ...
-
-    def write_tags(self, found: Sequence[Found], tags: Mapping[str, str]) -> dict[str, str]:
-        """Write `tags` on each; an error message per resource id that failed."""
         ...
 
     def remove_tags(self, found: Found, keys: Sequence[str]) -> None:

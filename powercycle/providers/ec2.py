@@ -180,7 +180,7 @@ class Ec2Provider:
         found = self._describe([{"Name": "instance-id", "Values": list(refs)}])
         return {r.id: r for r in found}
 
-    # --- the CLI: find by id or Name tag, write and remove tags -------------------------
+    # --- the CLI: find by id or Name tag, remove tags -------------------------
 
     def find(self, refs: Sequence[str]) -> dict[str, list[Found]]:
         found: dict[str, list[Found]] = {}
@@ -190,9 +190,6 @@ class Ec2Provider:
                 ref = r.id if key == "instance-id" else r.tags.get("Name", "")
                 found.setdefault(ref, []).append(Found(KIND, r.id, r.region, r.account, "", r.tags))
         return found
-
-    def write_tags(self, found: Sequence[Found], tags: Mapping[str, str]) -> dict[str, str]:
-        return self._create_tags({tuple(tags.items()): [f.id for f in found]})
 
     def remove_tags(self, found: Found, keys: Sequence[str]) -> None:
         self.client.delete_tags(Resources=[found.id], Tags=[{"Key": k} for k in keys])

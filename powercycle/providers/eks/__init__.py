@@ -389,7 +389,7 @@ class EksProvider:
     def region_of(self, arn: str | None) -> str:
         return arn_region(arn or "") or self.region
 
-    # --- the CLI: find by name, write and remove tags -----------------------------------
+    # --- the CLI: find by name, remove tags -----------------------------------
 
     def find(self, refs: Sequence[str]) -> dict[str, list[Found]]:
         found = {}
@@ -401,17 +401,9 @@ class EksProvider:
                     continue
                 raise
             tags = {str(k): str(v) for k, v in (cluster.get("tags") or {}).items()}
+            self.targets.setdefault(name, Target("", str(cluster["arn"])))  # for `record`
             found[name] = [Found(KIND, name, self.region, self.account, cluster["arn"], tags)]
         return found
-
-    def write_tags(self, found: Sequence[Found], tags: Mapping[str, str]) -> dict[str, str]:
-        errors = {}
-        for f in found:
-            try:
-                self.eks(f.region).tag_resource(resourceArn=f.arn, tags=dict(tags))
-            except aws.AWS_ERRORS as exc:
-                errors[f.id] = aws.describe_error(exc)
-        return errors
 
     def remove_tags(self, found: Found, keys: Sequence[str]) -> None:
         # One key per call: moto's UntagResource drops only the first of several tagKeys,
