@@ -23,7 +23,7 @@ def handler(event: Mapping[str, Any] | None, context: object = None) -> dict[str
     """Run one pass (scheduled event or `{}`) or a manual action; return the summary."""
     setup_logging()
     now = datetime.now(UTC)
-    config = Config.from_env()
+    config = app.settings()
     budget = Budget.for_lambda(context, default=config.budget_seconds)
     payload = event if event is not None else {}
     return run_event(payload, config, now, budget=budget, context=context)

@@ -57,12 +57,6 @@ def kind_names() -> tuple[str, ...]:
     return (*REGISTRY, UNKNOWN)
 
 
-def __getattr__(name: str) -> tuple[str, ...]:
-    if name == "KINDS":  # the kinds' names, read from the registry when asked
-        return kind_names()
-    raise AttributeError(name)
-
-
 COUNTS = ("Scanned", "Started", "Stopped", "Failed", "Errors", "Deferred")
 HOURS_OFF = "HoursOff"
 # What `stats` reads back, and the report's key for each.
