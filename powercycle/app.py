@@ -290,6 +290,32 @@ def find(
     return named
 
 
+def route(
+    config: Config, refs: Sequence[str], budget: Budget
+) -> tuple[Config, dict[str, list[str]], list[dict[str, str]]]:
+    """The refs of a manual action by kind (of the settings' kinds), as ids or names its
+    provider's `lookup` takes: an id or ARN goes to its kind (an ARN's region joins the
+    settings'); a name is looked up first (`find`). An error per ref that is none."""
+    by_kind: dict[str, list[str]] = {}
+    names = []
+    for ref in refs:
+        claims = [k for k in config.kinds if REGISTRY[k].claims(ref)]
+        if not claims:
+            names.append(ref)
+            continue
+        parts = REGISTRY[claims[0]].arn_parts(ref)
+        by_kind.setdefault(claims[0], []).append(parts[1] if parts else ref)
+        if parts and parts[0] not in config.regions:
+            config = config.with_overrides(regions=(*config.regions, parts[0]))
+    errors = []
+    for named in find(config, names, budget, kinds=config.kinds) if names else ():
+        if named.found is None:
+            errors.append({"id": named.ref, "error": str(named.error)})
+        else:
+            by_kind.setdefault(named.found.kind, []).append(named.found.id)
+    return config, by_kind, errors
+
+
 def _candidate(found: Found) -> str:
     where = f"account {found.account}, " if found.account else ""
     return f"{found.kind} {found.id} ({where}{found.region}{', ' + found.arn if found.arn else ''})"

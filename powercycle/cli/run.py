@@ -28,7 +28,6 @@ from powercycle import app, aws
 from powercycle.cli.output import Output, Progress, UsageError, note, warn
 from powercycle.config import Config
 from powercycle.engine import Outcome, Summary
-from powercycle.providers import REGISTRY
 from powercycle.runtime.budget import Budget
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DEFERRED = 0, 1, 2, 3
@@ -127,23 +126,7 @@ def manual(args: argparse.Namespace, now: datetime) -> int:
     budget = Budget(config.budget_seconds)
     summaries: list[Summary] = []
     with Progress(f"{args.command} in {scope(config, account_ids)}"):
-        by_kind: dict[str, list[str]] = {}
-        names = []
-        for ref in args.resources:
-            claims = [k for k in config.kinds if REGISTRY[k].claims(ref)]
-            if claims:
-                parts = REGISTRY[claims[0]].arn_parts(ref)
-                by_kind.setdefault(claims[0], []).append(parts[1] if parts else ref)
-                if parts and parts[0] not in config.regions:  # the ARN's region joins
-                    config = config.with_overrides(regions=(*config.regions, parts[0]))
-            else:
-                names.append(ref)
-        errors = []
-        for named in app.find(config, names, budget, kinds=config.kinds) if names else ():
-            if named.found is None:
-                errors.append({"id": named.ref, "error": str(named.error)})
-            else:
-                by_kind.setdefault(named.found.kind, []).append(named.found.id)
+        config, by_kind, errors = app.route(config, args.resources, budget)
         every, target_errors = app.scanned_providers(config, budget) if by_kind else ([], [])
         for kind, refs in by_kind.items():
             mine = [p for p in every if p.kind == kind]
