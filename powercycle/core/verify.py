@@ -155,7 +155,9 @@ class Verdict:
     retry: bool = False  # hand the tags over without the state tag: decide the event again
 
 
-def judge(raw: str, state: str | None, seen: Seen | None, *, max_attempts: int) -> Verdict:
+def judge(
+    raw: str, state: str | None, seen: Seen | None, *, max_attempts: int
+) -> Verdict:
     """The verdict on an attempts tag `raw`, given the state tag and what was seen.
 
     `seen` is None when the provider did not look (the tag is stale anyway, or unreadable).
@@ -173,7 +175,8 @@ def judge(raw: str, state: str | None, seen: Seen | None, *, max_attempts: int) 
     if attempts.count < max_attempts:
         return Verdict(
             unhandled=(
-                f"{action} did not take (attempt {attempts.count} of {max_attempts}): {seen.reason}"
+                f"{action} did not take (attempt {attempts.count} of {max_attempts}): "
+                f"{seen.reason}"
             ),
             retry=True,
         )

@@ -132,7 +132,9 @@ def start_on_fallback(
     )
 
 
-def restore_type(client: Any, instance_id: str, known: Facts, *, dry_run: bool) -> bool:
+def restore_type(
+    client: Any, instance_id: str, known: Facts, *, dry_run: bool
+) -> bool:
     """Give a stopped instance its own type back; True when the tag may be removed."""
     original = known.original
     if original is None or original == known.instance_type:
