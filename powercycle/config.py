@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from powercycle.core import tags
+
 DEFAULT_TAG = "ec2Powercycle"
 DEFAULT_EXCLUDE = "environment=p"
 DEFAULT_CASTAI_URL = "https://api.cast.ai"
@@ -82,8 +84,8 @@ class Config:
     budget_seconds: float = 600.0
     notice_minutes: int = 15
     max_attempts: int = 3
-    state_tag: str = "powercycle:state"
-    skip_until_tag: str = "powercycle:skip-until"
+    state_tag: str = tags.STATE
+    skip_until_tag: str = tags.SKIP_UNTIL
     # In-run retries of a refused batch (capacity, throttling) and their first delay.
     action_retries: int = 2
     retry_delay_s: float = 1.0

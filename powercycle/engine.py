@@ -1,11 +1,23 @@
 """One scheduling pass, as a pipeline with no back and forth:
 
     discover (every provider, every region, in parallel)
-    -> resolve schedules (each distinct tag value once)
-    -> decide (pure, per resource)
-    -> act and record (per provider, in parallel: a provider's state tags are written as
-       soon as its own actions return)
+    -> resolve schedules (each distinct tag value once; every document fetched at once)
+    -> per provider, in parallel (a lane each):
+         decide (pure, per resource) -> warn owners -> act -> record its state tags
     -> summary and one JSON log line per resource
+
+Waits overlap. The slow waits of a pass belong to different resources: a schedule
+document may take its whole 15 s window, a CAST AI call its 30 s read timeout. So the
+fetching of every document starts as soon as the resources are screened, and each
+provider's lane waits only for the documents its own resources use before it decides and
+acts: a lane whose schedules are inline (or already fetched) acts while another lane is
+still waiting for a slow document. A lane still acts in one batch per action and writes
+its state tags once, as before; only when it starts changes. The pass takes about its
+longest single wait (the 15 s document window, or a CAST AI call's 30 s read timeout),
+not their sum. A lane waiting for a document holds one of the `WORKERS`; lanes queued
+behind it find their documents fetched (or timed out) when they start, so no lane waits
+longer than the window did when resolving was a stage of its own. Owners are warned per
+lane, just before that lane acts, as they were just before the whole pass acted.
 
 Failing safe. Every stage runs behind an exception boundary: whatever goes wrong for one
 resource (any exception, not only the expected ones) becomes that resource's error, and
@@ -23,19 +35,21 @@ import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
-from typing import TypeVar
 
 from powercycle import aws, sources
 from powercycle.config import Config
-from powercycle.core.decide import StateTagError, decide, decide_manual, parse_state, parse_utc
+from powercycle.core.decide import decide, decide_manual
 from powercycle.core.outcome import Outcome, Summary
 from powercycle.core.schedule import Action, Schedule
+from powercycle.core.tags import Marks, read_marks
 from powercycle.providers import DEFERRED, NOTED, ActionError, ActRequest, Provider, all_providers
 from powercycle.report.owners import warn_owners
 from powercycle.runtime.budget import Budget
+from powercycle.runtime.pool import Deferred, map_guarded
+from powercycle.runtime.text import error_line, first_line
+from powercycle.sources import Schedules
 
 __all__ = ["Outcome", "Summary", "run_manual", "run_pass"]
 
@@ -46,8 +60,8 @@ WORKERS = 16
 # measured with bench/scale.py) for little gain in wall time; acting stays at WORKERS.
 DISCOVERY_WORKERS = 4
 
-T = TypeVar("T")
-R = TypeVar("R")
+# A lane's work before acting: deciding its resources and warning their owners.
+Prepare = Callable[[Sequence[Outcome]], None]
 
 
 def run_pass(
@@ -71,11 +85,17 @@ def run_pass(
         lambda p: [Outcome(resource=r, provider=p) for r in p.discover(config.tag)],
     )
     candidates = [o for o in outcomes if _guarded(o, lambda o: _screen(config, o, now))]
-    schedules = _resolve(config, candidates, budget)
-    for outcome in candidates:
-        _guarded(outcome, lambda o: _decide(config, o, schedules, now))
-    warn_owners(config, candidates, now, budget=budget, summary=summary)
-    _act_and_record(config, outcomes, budget)
+    schedules = _resolution(config, candidates, budget)
+
+    def prepare(mine: Sequence[Outcome]) -> None:
+        for outcome in mine:
+            _guarded(outcome, lambda o: _decide(config, o, schedules, now))
+        warn_owners(config, mine, now, budget=budget, summary=summary)
+
+    try:
+        _act_and_record(config, candidates, budget, prepare=prepare)
+    finally:
+        schedules.close()
     _report(summary, outcomes)
     return summary
 
@@ -131,11 +151,8 @@ def _discover(
 ) -> list[Outcome]:
     """Every provider's resources, in parallel; a provider that fails is its scope's error."""
 
-    def one(provider: Provider) -> list[Outcome] | None:
-        return find(provider) if budget.open() else None
-
     outcomes: list[Outcome] = []
-    found_all = _parallel(providers, one, workers=DISCOVERY_WORKERS)
+    found_all = map_guarded(providers, find, workers=DISCOVERY_WORKERS, budget=budget)
     for provider, found in zip(providers, found_all, strict=True):
         scope = partial(
             summary.add_scope,
@@ -143,9 +160,10 @@ def _discover(
             region=provider.region,
             account=getattr(provider, "account", ""),
         )
-        if found is None:
+        if isinstance(found, Deferred):
             scope(deferred=True)
         elif isinstance(found, BaseException):
+            LOG.warning("powercycle: %s: %s", provider.kind, describe(found))
             scope(error=f"discovery failed, nothing done here: {describe(found)}")
         else:
             scope(resources=len(found))
@@ -158,6 +176,12 @@ def _screen(config: Config, outcome: Outcome, now: datetime) -> bool:
     resource = outcome.resource
     outcome.source = sources.describe_source(resource.tags.get(config.tag, ""))
     outcome.state = resource.tags.get(config.state_tag)
+    outcome.marks = read_marks(
+        resource.tags,
+        now=now,
+        state_tag=config.state_tag,
+        skip_until_tag=config.skip_until_tag,
+    )
     excluded = config.excluded_by(resource.tags)
     if excluded:
         outcome.result, outcome.reason = "skipped", f"excluded:{excluded}"
@@ -171,51 +195,32 @@ def _screen(config: Config, outcome: Outcome, now: datetime) -> bool:
     return True
 
 
-def _resolve(config: Config, candidates: Sequence[Outcome], budget: Budget) -> dict[str, object]:
-    values = {o.resource.tags[config.tag] for o in candidates}
-    try:
-        return dict(sources.resolve_all(values, config, budget=budget))
-    except Exception:
-        LOG.warning("powercycle: resolving schedules together failed; one by one now")
-    # One value's failure must not be every value's: resolve each alone (the documents are
-    # fetched again, but only in this case, which resolve_all's own guards make rare).
-    resolved: dict[str, object] = {}
-    for value in values:
-        if not budget.open():
-            resolved[value] = "pass budget spent before this schedule was resolved"
-            continue
-        try:
-            resolved.update(sources.resolve_all({value}, config, budget=budget))
-        except Exception as exc:
-            resolved[value] = f"schedule not resolved: {describe(exc)}"
-    return resolved
+def _resolution(config: Config, candidates: Sequence[Outcome], budget: Budget) -> Schedules:
+    """Every candidate's schedule, resolving: documents fetched at once, side by side."""
+    return sources.resolution({o.resource.tags[config.tag] for o in candidates}, config, budget)
 
 
-def _decide(config: Config, outcome: Outcome, schedules: dict[str, object], now: datetime) -> None:
+def _decide(config: Config, outcome: Outcome, schedules: Schedules, now: datetime) -> None:
     resource = outcome.resource
     schedule = schedules.get(resource.tags[config.tag], "schedule not resolved")
     if not isinstance(schedule, Schedule):
         _fail(outcome, "bad-schedule", f"{config.tag}: {schedule}")
         return
-    try:
-        state = parse_state(outcome.state, now=now)
-        raw_skip = resource.tags.get(config.skip_until_tag)
-        skip_until = (
-            parse_utc(raw_skip, what=config.skip_until_tag, value=raw_skip) if raw_skip else None
-        )
-    except StateTagError as exc:
-        _fail(outcome, "bad-tag", f"{exc}; fix or delete the tag")
+    marks = outcome.marks or Marks(problem="powercycle:* tags not read")
+    if marks.problem:
+        _fail(outcome, "bad-tag", f"{marks.problem}; fix or delete the tag")
         return
     if resource.power is None:
         _fail(outcome, "error", "power state unknown")
         return
     decision = decide(
         schedule,
-        state,
+        marks.state,
         resource.power,
         now,
         running_since=resource.running_since,
-        skip_until=skip_until,
+        skip_until=marks.skip_until,
+        retry=resource.retry,
     )
     outcome.schedule = schedule
     outcome.decision = decision
@@ -243,41 +248,57 @@ def _decide_manual(config: Config, outcome: Outcome, action: Action) -> None:
         outcome.result = "planned"
 
 
-def _act_and_record(config: Config, outcomes: Sequence[Outcome], budget: Budget) -> None:
-    """Per provider, in parallel: act in batches, then write that provider's state tags."""
-    if config.dry_run:
-        for outcome in outcomes:
-            if outcome.decision and outcome.decision.record and outcome.result != "error":
-                outcome.recorded = outcome.decision.record.tag_value()
-            fallback = outcome.schedule.fallback_types if outcome.schedule else ()
-            if outcome.action == "start" and fallback:
-                # Nothing is changed in a dry run; say what a live pass may change.
-                outcome.warning = (
-                    "dry run: if EC2 refuses the start for capacity, a live pass changes the "
-                    f"type to {fallback[0]} (then {', '.join(fallback[1:]) or 'nothing else'})"
-                )
-        return
-    by_provider: dict[Provider, list[Outcome]] = defaultdict(list)
+def _act_and_record(
+    config: Config,
+    outcomes: Sequence[Outcome],
+    budget: Budget,
+    *,
+    prepare: Prepare | None = None,
+) -> None:
+    """A lane per provider, in parallel: `prepare` its resources (decide, warn), act in
+    batches, then write that provider's state tags."""
+    lanes: dict[Provider, list[Outcome]] = defaultdict(list)
     for outcome in outcomes:
-        if outcome.result in ("planned", "none") and outcome.decision is not None:
-            by_provider[outcome.provider].append(outcome)
+        lanes[outcome.provider].append(outcome)
 
-    def work(provider: Provider) -> None:
-        mine = by_provider[provider]
+    def lane(provider: Provider) -> None:
+        mine = lanes[provider]
+        if prepare is not None:
+            prepare(mine)
+        if config.dry_run:
+            _dry_run(mine)
+            return
+        todo = [o for o in mine if o.result in ("planned", "none") and o.decision is not None]
         batches: dict[Action, list[Outcome]] = defaultdict(list)
-        for outcome in mine:
+        for outcome in todo:
             if outcome.action is not None:
                 batches[outcome.action].append(outcome)
         for action, batch in batches.items():
             _act(provider, action, batch, budget)
-        _record(config, provider, mine)
+        _record(config, provider, todo)
 
-    providers = list(by_provider)
-    for provider, failure in zip(providers, _parallel(providers, work), strict=True):
+    providers = list(lanes)
+    for provider, failure in zip(
+        providers, map_guarded(providers, lane, workers=WORKERS), strict=True
+    ):
         if isinstance(failure, BaseException):
-            for outcome in by_provider[provider]:
+            LOG.warning("powercycle: %s: %s", provider.kind, describe(failure))
+            for outcome in lanes[provider]:
                 if outcome.result == "planned":
                     _fail(outcome, "failed", describe(failure), keep_reason=True)
+
+
+def _dry_run(outcomes: Sequence[Outcome]) -> None:
+    for outcome in outcomes:
+        if outcome.decision and outcome.decision.record and outcome.result != "error":
+            outcome.recorded = outcome.decision.record.tag_value()
+        fallback = outcome.schedule.fallback_types if outcome.schedule else ()
+        if outcome.action == "start" and fallback:
+            # Nothing is changed in a dry run; say what a live pass may change.
+            outcome.warning = (
+                "dry run: if EC2 refuses the start for capacity, a live pass changes the "
+                f"type to {fallback[0]} (then {', '.join(fallback[1:]) or 'nothing else'})"
+            )
 
 
 def _act(provider: Provider, action: Action, batch: list[Outcome], budget: Budget) -> None:
@@ -364,33 +385,12 @@ def _fail(outcome: Outcome, reason: str, error: str, *, keep_reason: bool = Fals
 
 
 def _action_error(exc: BaseException) -> ActionError:
-    return ActionError(aws.error_code(exc), aws.first_line(aws.error_message(exc)))
+    return ActionError(aws.error_code(exc), first_line(aws.error_message(exc)))
 
 
-describe = aws.one_line
-
-
-def _parallel(
-    items: Sequence[T], work: Callable[[T], R], *, workers: int = WORKERS
-) -> list[R | BaseException]:
-    """work(item) for each item on threads; an exception is returned in its item's place."""
-    if not items:
-        return []
-
-    def guarded(item: T) -> R | BaseException:
-        try:
-            return work(item)
-        except Exception as exc:
-            LOG.warning("powercycle: %s: %s", getattr(item, "kind", item), describe(exc))
-            return exc
-
-    if len(items) == 1:
-        return [guarded(items[0])]
-    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
-        return list(pool.map(guarded, items))
+describe = error_line
 
 
 def _require_aware(now: datetime) -> None:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from pytest_httpserver import HTTPServer
 
-from powercycle.castai.access import OperationTag, match_eks, match_name
+from powercycle.castai.access import match_eks, match_name
 from powercycle.castai.client import (
     BAD_KEY,
     CastAIClient,
@@ -17,6 +17,7 @@ from powercycle.castai.client import (
     Listing,
     parse_listing,
 )
+from powercycle.core.tags import OperationTag
 from powercycle.local.castai_standin import CastAIStandin
 from powercycle.runtime.budget import Budget
 

@@ -370,3 +370,17 @@ def test_person_starting_after_hours_keeps_it_until_the_next_stop() -> None:
         if now < at("2026-11-24 17:55"):
             assert power is R, now
     assert power is S
+
+
+def test_retry_acts_again_on_the_recorded_event_with_its_own_reason() -> None:
+    """Verification found the recorded start did not take: the same event, acted on again."""
+    schedule = parse_schedule({"start": "0 8 * * *", "stop": "0 18 * * *", "tz": "UTC"})
+    now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    state = Event(datetime(2026, 11, 23, 8, 0, tzinfo=UTC), "start")
+    assert decide(schedule, state, Power.STOPPED, now).reason == "handled"
+    retried = decide(schedule, state, Power.STOPPED, now, retry=True)
+    assert (retried.action, retried.reason, retried.record) == ("start", "retry", state)
+    # Already running after all, or an older event than the latest: no retry of it.
+    assert decide(schedule, state, Power.RUNNING, now, retry=True).action is None
+    later = datetime(2026, 11, 23, 19, 0, tzinfo=UTC)
+    assert decide(schedule, state, Power.RUNNING, later, retry=True).reason == "new-event"

@@ -18,8 +18,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from powercycle.castai.access import OPERATION_TAG
 from powercycle.config import Config
+from powercycle.core.tags import OPERATION as OPERATION_TAG
 from powercycle.handler import run_event
 from powercycle.local.castai_standin import CastAIStandin
 from powercycle.providers import eks as eks_provider
@@ -315,7 +315,7 @@ def test_a_manual_pause_of_a_lowercase_production_tag_in_an_unscanned_region_is_
 
 def test_a_failed_operation_unhandles_the_event(aws: None, castai: CastAIStandin) -> None:
     """Provider level: the failed operation is read on the next pass, the cluster comes
-    back `unhandled` with CAST AI's reason and without its state tag; acting again
+    back `unhandled` with CAST AI's reason with its state tag kept and `retry` set; acting again
     replaces the operation tag."""
     ids = pair(castai)
     castai.fail_operations(1, reason="HibernationFailed", details="drain", cluster_id=ids["dev"])
@@ -328,7 +328,8 @@ def test_a_failed_operation_unhandles_the_event(aws: None, castai: CastAIStandin
     # Folded into the attempts rule (providers.verify): its attempt, then CAST AI's reason.
     assert dev.unhandled.startswith("stop did not take (attempt 1 of 3): hibernate operation ")
     assert dev.unhandled.endswith("failed: HibernationFailed drain")
-    assert STATE not in dev.tags and STATE in cluster_tags("dev")
+    # A retry is its own reason: the state tag is kept, the resource says `retry`.
+    assert dev.retry and dev.tags[STATE] == cluster_tags("dev")[STATE]
     assert found["canary"].unhandled is None
     assert OPERATION_TAG not in cluster_tags("canary")  # done: removed
     assert castai.counts["operation"] == 2

@@ -14,13 +14,16 @@ import pytest
 
 from powercycle import aws
 from powercycle.config import Config
+from powercycle.core import tags as memory
 from powercycle.core.decide import Power
+from powercycle.core.tags import NODEGROUPS as TAG
+from powercycle.core.tags import Sizes
 from powercycle.core.verify import ATTEMPTS_TAG as ATTEMPTS
 from powercycle.handler import run_event
 from powercycle.local.castai_standin import CastAIStandin
 from powercycle.providers import DEFERRED
 from powercycle.providers.eks import nodegroups as ng
-from powercycle.providers.eks.nodegroups import TAG, Groups, NodeGroupError, NotReached, Sizes
+from powercycle.providers.eks.nodegroups import Groups, NodeGroupError, NotReached
 from powercycle.runtime.budget import Budget
 from tests.helpers import REGION, SEED, STATE_TAG, at, client_error, ticks
 
@@ -208,7 +211,7 @@ def test_a_long_memory_is_split_over_several_tags(
     assert sizes_now(eks) == many
     assert not [k for k in cluster_tags(eks) if k.startswith(TAG)]
 
-    monkeypatch.setattr(ng, "MAX_PARTS", 2)
+    monkeypatch.setattr(memory, "MAX_PARTS", 2)  # the limit lives with the tag codec
     result = ng.stop(eks, read(eks))
     assert result.error is not None and result.error.code == "TooManyNodeGroups"
     assert "nothing changed" in result.error.message
@@ -438,15 +441,18 @@ def test_a_start_whose_groups_report_health_issues_is_reported_until_they_recove
     set_health("jobs", [])  # its nodes came up
     result = run_event({}, EKS_ONLY, at("2026-11-24 09:15"))
     assert result["errors"] == [] and result["actions"] == []
-    assert ATTEMPTS not in cluster_tags(eks)
-    assert "UntagResource" in calls.take()
-    run_event({}, EKS_ONLY, at("2026-11-24 09:30"))
+    # Judged from what the pass read: nothing written (the tag stays until the next
+    # action's write overwrites it), and nothing reported again.
+    assert cluster_tags(eks)[ATTEMPTS] == f"{event}/1"
     assert "UntagResource" not in calls.take()
+    result = run_event({}, EKS_ONLY, at("2026-11-24 09:30"))
+    assert result["errors"] == [] and "UntagResource" not in calls.take()
 
 
-def test_a_stale_attempts_tag_is_removed_without_a_look(eks: Any) -> None:
+def test_a_stale_attempts_tag_is_ignored_without_a_look(eks: Any) -> None:
     """A failed start does not hold up the next event; once the state tag names it, the
-    attempts tag is stale: dropped whatever the groups say."""
+    attempts tag is stale: ignored whatever the groups say, and not removed (an idle pass
+    writes nothing)."""
     make_cluster(eks, SIZES)
     run_event({}, EKS_ONLY, MONDAY_EVENING)
     run_event({}, EKS_ONLY, TUESDAY_MORNING)
@@ -458,7 +464,7 @@ def test_a_stale_attempts_tag_is_removed_without_a_look(eks: Any) -> None:
     assert cluster_tags(eks)[STATE_TAG] == "stop@2026-11-24T17:55:00Z"
     result = run_event({}, EKS_ONLY, at("2026-11-24 18:15"))
     assert result["errors"] == [] and result["actions"] == []
-    assert ATTEMPTS not in cluster_tags(eks)
+    assert cluster_tags(eks)[ATTEMPTS].startswith("start@")  # stale: read, never acted on
 
 
 def test_dry_run_and_exclusion_touch_nothing(eks: Any) -> None:

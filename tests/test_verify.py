@@ -18,7 +18,8 @@ import pytest
 
 from powercycle.config import Config
 from powercycle.core.schedule import ScheduleError, parse_schedule
-from powercycle.core.verify import ATTEMPTS_TAG, TYPE_TAG, Attempts, judge
+from powercycle.core.tags import Attempts
+from powercycle.core.verify import ATTEMPTS_TAG, TYPE_TAG, judge
 from powercycle.handler import run_event
 from tests.helpers import (
     REGION,
@@ -90,17 +91,34 @@ def test_a_bounced_start_is_reported_with_ec2_s_reason_and_retried(ec2: Any) -> 
     assert "KMS key" in error and "kms:CreateGrant" in error and "KmsKeyArns" in error
     retried = action_of(second, box)
     assert retried is not None and retried["result"] == "done"
+    assert retried["reason"] == "retry"  # its own reason, not a deleted state tag's first-sight
     assert calls.of("StartInstances") == [{"InstanceIds": [box]}]
     assert state_of(ec2, box) == "running"
     tags = tags_of(ec2, box)
     assert tags[ATTEMPTS_TAG] == f"{START}/2"
     assert tags[STATE_TAG] == START
 
-    # This time it took: the tag goes, and the pass after is quiet.
+    # This time it took: judged from the describe answer, nothing written (the tag stays
+    # until the next action overwrites it), and the pass after is quiet.
     third = run(at("2026-11-23 07:05"))
     assert box not in errors_of(third) and action_of(third, box) is None
-    assert ATTEMPTS_TAG not in tags_of(ec2, box)
-    assert [p["Tags"] for p in calls.of("DeleteTags")] == [[{"Key": ATTEMPTS_TAG}]]
+    assert tags_of(ec2, box)[ATTEMPTS_TAG] == f"{START}/2"
+    assert calls.of("DeleteTags") == []
+
+
+def test_a_second_pass_at_the_same_moment_writes_nothing(ec2: Any) -> None:
+    """Idempotent: after an action and its check, a pass with nothing new to do makes no
+    call that changes anything, for the instances checked and the others alike."""
+    boxes = launch(ec2, {TAG: DAILY}, state="stopped", count=3)
+    run(MORNING)
+    run(at("2026-11-23 06:50"))  # the check: all three took
+    calls = Calls(ec2)
+    for _ in range(2):
+        result = run(at("2026-11-23 06:50"))
+        assert result["errors"] == [] and result["actions"] == []
+    assert calls.of("CreateTags") == [] and calls.of("DeleteTags") == []
+    assert calls.of("StartInstances") == [] and calls.of("StopInstances") == []
+    assert states(ec2, boxes) == dict.fromkeys(boxes, "running")
 
 
 def test_retries_are_bounded_and_the_failure_stays_reported_until_the_next_event(
@@ -131,7 +149,7 @@ def test_retries_are_bounded_and_the_failure_stays_reported_until_the_next_event
     assert box in errors_of(evening)  # still the 06:30 start's tag, reported once more
     later = run(at("2026-11-23 19:20"))
     assert box not in errors_of(later)
-    assert ATTEMPTS_TAG not in tags_of(ec2, box)
+    assert tags_of(ec2, box)[ATTEMPTS_TAG] == f"{START}/3"  # stale: read, never acted on
 
     # The next morning is a new event with attempts of its own.
     calls.clear()
@@ -162,7 +180,7 @@ def test_a_good_start_then_a_person_s_stop_is_respected(ec2: Any) -> None:
     # One seen running before the person stops it, one stopped before any pass saw it up:
     # both were stopped by a person (Client.UserInitiatedShutdown), after a start that took.
     run(at("2026-11-23 06:50"))
-    assert ATTEMPTS_TAG not in tags_of(ec2, box)
+    assert tags_of(ec2, box)[ATTEMPTS_TAG] == f"{START}/1"  # took; kept, judged again
     ec2.stop_instances(InstanceIds=[box])
     ec2.create_tags(Resources=[other], Tags=[{"Key": ATTEMPTS_TAG, "Value": f"{START}/1"}])
     ec2.stop_instances(InstanceIds=[other])
@@ -173,7 +191,7 @@ def test_a_good_start_then_a_person_s_stop_is_respected(ec2: Any) -> None:
     assert result["errors"] == [] and result["actions"] == []
     assert calls.of("StartInstances") == []
     assert states(ec2, [box, other]) == {box: "stopped", other: "stopped"}
-    assert ATTEMPTS_TAG not in tags_of(ec2, other)
+    assert calls.of("DeleteTags") == [] and calls.of("CreateTags") == []
 
 
 def test_one_bouncing_instance_in_a_batch_of_six_is_confined(ec2: Any) -> None:
@@ -194,9 +212,9 @@ def test_one_bouncing_instance_in_a_batch_of_six_is_confined(ec2: Any) -> None:
     assert calls.of("StartInstances") == [{"InstanceIds": [bad]}]
     assert list(errors_of(result)) == [bad]
     assert [a["id"] for a in result["actions"]] == [bad]
-    (deleted,) = calls.of("DeleteTags")
-    assert sorted(deleted["Resources"]) == sorted(i for i in fleet if i != bad)
-    assert all(ATTEMPTS_TAG not in tags_of(ec2, i) for i in fleet if i != bad)
+    # The five that took cost nothing: no DeleteTags, their tags stay as they were.
+    assert calls.of("DeleteTags") == []
+    assert all(tags_of(ec2, i)[ATTEMPTS_TAG] == f"{START}/1" for i in fleet if i != bad)
     assert tags_of(ec2, bad)[ATTEMPTS_TAG] == f"{START}/2"
 
 
@@ -495,7 +513,8 @@ def test_an_asg_whose_scaling_activity_failed_is_reported_with_its_status_messag
     assert tags[ATTEMPTS_TAG] == f"{START}/1" and tags[STATE_TAG] == START
     assert result["actions"] == []  # the group retries its launches itself
 
-    # The limit raised, the group fills up: confirmed, the tag goes, no more reading.
+    # The limit raised, the group fills up: confirmed from the description, nothing
+    # written (the tag stays until the next action overwrites it), no more reading.
     autoscaling.set_desired_capacity(AutoScalingGroupName="web", DesiredCapacity=2)
     asked.clear()
     calm = run_event({}, asg_only, at("2026-11-23 07:05"))
@@ -507,4 +526,4 @@ def test_an_asg_whose_scaling_activity_failed_is_reported_with_its_status_messag
             "AutoScalingGroups"
         ][0]["Tags"]
     }
-    assert ATTEMPTS_TAG not in tags
+    assert ATTEMPTS_TAG in tags

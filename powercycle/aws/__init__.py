@@ -307,17 +307,3 @@ def describe_error(exc: BaseException) -> str:
 
 
 AWS_ERRORS = (ClientError, BotoCoreError)
-
-
-def one_line(exc: BaseException) -> str:
-    """One line for a log or a summary: an AWS error's `Code: message`, else `Type: text`."""
-    if isinstance(exc, AWS_ERRORS):
-        return first_line(describe_error(exc))
-    text = first_line(str(exc))
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def first_line(text: str, limit: int = 300) -> str:
-    """The first line of `text`, cut at `limit` characters."""
-    line = text.strip().splitlines()[0] if text.strip() else ""
-    return line if len(line) <= limit else line[:limit] + "..."

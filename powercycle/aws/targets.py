@@ -26,7 +26,6 @@ import json
 import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from powercycle import aws
 from powercycle.core.schedule import format_utc
 from powercycle.runtime.budget import Budget
+from powercycle.runtime.pool import Deferred, map_guarded
 
 if TYPE_CHECKING:
     from powercycle.config import Config
@@ -298,17 +298,8 @@ def is_worker_event(event: Mapping[str, Any]) -> bool:
 
 def parallel(items: Sequence[T], work: Callable[[T], R]) -> list[R | BaseException]:
     """work(item) on a bounded pool; an exception is returned in its item's place."""
-
-    def guarded(item: T) -> R | BaseException:
-        try:
-            return work(item)
-        except Exception as exc:  # kept with its item, reported by the caller
-            return exc
-
-    if len(items) <= 1:
-        return [guarded(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(POOL, len(items))) as pool:
-        return list(pool.map(guarded, items))
+    answers = map_guarded(items, work, workers=POOL)
+    return [a for a in answers if not isinstance(a, Deferred)]  # no budget: none deferred
 
 
 def _keys(given: Mapping[str, Any], allowed: frozenset[str], what: str) -> None:

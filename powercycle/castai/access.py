@@ -37,7 +37,10 @@ from powercycle.castai.client import (
     Listing,
     safe_origin,
 )
+from powercycle.core.tags import OPERATION as OPERATION_TAG
+from powercycle.core.tags import OperationTag
 from powercycle.runtime.budget import Budget
+from powercycle.runtime.text import squash
 
 if TYPE_CHECKING:
     from powercycle.config import Config
@@ -45,8 +48,6 @@ if TYPE_CHECKING:
 LOG = logging.getLogger("powercycle.castai.client")
 
 SECRET_KEY = "CastAIKey"  # noqa: S105 - the JSON key holding the secret, not a secret
-OPERATION_TAG = "powercycle:operation"
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 class _HideSecretBodies(logging.Filter):
@@ -60,39 +61,6 @@ class _HideSecretBodies(logging.Filter):
 _BOTOCORE_BODIES = logging.getLogger("botocore.parsers")
 if not any(isinstance(f, _HideSecretBodies) for f in _BOTOCORE_BODIES.filters):
     _BOTOCORE_BODIES.addFilter(_HideSecretBodies())
-
-
-@dataclass(frozen=True)
-class OperationTag:
-    """The value of `powercycle:operation`: which call, when it was accepted, its id."""
-
-    action: str  # hibernate | resume ("" when the tag holds a bare id)
-    accepted: datetime | None
-    operation_id: str
-
-    def value(self) -> str:
-        when = self.accepted.strftime(_TIME_FORMAT) if self.accepted else ""
-        return f"{self.action}@{when}/{self.operation_id}"
-
-    @classmethod
-    def new(cls, action: str, operation_id: str) -> OperationTag:
-        return cls(action, datetime.now(UTC).replace(microsecond=0), operation_id)
-
-    @classmethod
-    def parse(cls, value: str) -> OperationTag | None:
-        """None for a value that names no operation (the tag is then dropped)."""
-        value = value.strip()
-        if "@" not in value:
-            return cls("", None, value) if value and "/" not in value else None
-        action, _, rest = value.partition("@")
-        when, _, operation_id = rest.partition("/")
-        if not operation_id or "/" in operation_id:
-            return None
-        try:
-            accepted = datetime.strptime(when, _TIME_FORMAT).replace(tzinfo=UTC)
-        except ValueError:
-            accepted = None
-        return cls(action, accepted, operation_id)
 
 
 # --- matching ------------------------------------------------------------------------------
@@ -220,7 +188,7 @@ def check_operation(client: CastAIClient, raw: str) -> OperationCheck:
             text = f"{error.get('reason') or ''} {error.get('details') or ''}"
         else:
             text = str(error)
-        reason = client.redact(" ".join(text.split()))[:300] or "no reason given"
+        reason = client.redact(squash(text))[:300] or "no reason given"
         what = tag.action or "CAST AI"
         return OperationCheck(failed=f"{what} operation {tag.operation_id} failed: {reason}")
     started = None

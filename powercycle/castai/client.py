@@ -36,6 +36,7 @@ import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
 from powercycle.runtime.budget import Budget
+from powercycle.runtime.text import clip, squash
 
 KEY_HEADER = "X-API-Key"
 CLUSTERS_PATH = "/v1/kubernetes/external-clusters"
@@ -157,7 +158,7 @@ def _object(item: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise ValueError(f"{key!r} is {_short(value)}, not an object")
+        raise ValueError(f"{key!r} is {clip(repr(value), 40)}, not an object")
     return value
 
 
@@ -165,12 +166,7 @@ def _text(item: Mapping[str, Any], key: str, prefix: str = "") -> str | None:
     value = item.get(key)
     if value is None or isinstance(value, str):
         return value
-    raise ValueError(f"'{prefix}{key}' is {_short(value)}, not a string")
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    raise ValueError(f"'{prefix}{key}' is {clip(repr(value), 40)}, not a string")
 
 
 def _salvage(item: Any) -> tuple[str | None, frozenset[str]]:
@@ -410,5 +406,5 @@ def _error_text(response: requests.Response) -> str:
         parts += [
             f"{v.get('field')}: {v.get('description')}" for v in violations if isinstance(v, dict)
         ]
-    text = " ".join("; ".join(p for p in parts if p).split())
+    text = squash("; ".join(p for p in parts if p))
     return text[:300]

@@ -17,18 +17,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from powercycle.core.schedule import Action, Event, Schedule
+from powercycle.core.tags import STATE_FORMAT, StateTagError, parse_state, parse_utc
 
-STATE_FORMAT = "<start|stop>@<UTC time, e.g. 2026-11-23T18:00:00Z>"
-
+__all__ = [
+    "STATE_FORMAT",
+    "Decision",
+    "Power",
+    "StateTagError",
+    "decide",
+    "decide_manual",
+    "parse_state",
+    "parse_utc",
+]
 
 class Power(enum.Enum):
     RUNNING = "running"
     STOPPED = "stopped"
     TRANSITION = "transition"  # pending, stopping, hibernating, resuming: wait
-
-
-class StateTagError(ValueError):
-    """A `powercycle:state` or `powercycle:skip-until` tag value cannot be read."""
 
 
 @dataclass(frozen=True)
@@ -39,42 +44,6 @@ class Decision:
     event: Event | None = None  # the latest event considered, for the log
 
 
-def parse_state(value: str | None, *, now: datetime | None = None) -> Event | None:
-    """Read a `powercycle:state` value (`start@2026-11-23T08:00:00Z`).
-
-    With `now`, a state in the future is refused: it would silently disable the schedule
-    until then (nothing the scheduler writes is ever ahead of the pass that writes it).
-    """
-    if value is None or not value.strip():
-        return None
-    action, sep, when = value.strip().partition("@")
-    if not sep or action not in ("start", "stop"):
-        raise StateTagError(f"state tag {_quote(value)} is not {STATE_FORMAT}")
-    moment = parse_utc(when, what="state tag", value=value)
-    if now is not None and moment > now:
-        raise StateTagError(f"state tag {_quote(value)} is in the future")
-    return Event(moment, action)  # type: ignore[arg-type]
-
-
-def parse_utc(text: str, *, what: str, value: str) -> datetime:
-    """An ISO-8601 time with a zone (`Z` or an offset), as an aware datetime in UTC."""
-    try:
-        moment = datetime.fromisoformat(text.strip())
-        if moment.tzinfo is None:
-            raise StateTagError(f"{what} {_quote(value)} has no time zone (end it with Z)")
-        # 9999-12-31T23:59:59-23:59 is a valid ISO time that no datetime can hold in UTC.
-        return moment.astimezone(UTC)
-    except (ValueError, OverflowError) as exc:
-        if isinstance(exc, StateTagError):
-            raise
-        raise StateTagError(f"{what} {_quote(value)} is not an ISO-8601 time") from exc
-
-
-def _quote(value: str, limit: int = 80) -> str:
-    """A tag value for an error message: quoted, and cut short when it is long."""
-    return repr(value if len(value) <= limit else value[:limit] + "...")
-
-
 def decide(
     schedule: Schedule,
     state: Event | None,
@@ -83,12 +52,14 @@ def decide(
     *,
     running_since: datetime | None = None,
     skip_until: datetime | None = None,
+    retry: bool = False,
 ) -> Decision:
     """Decide what to do with one resource.
 
     `state` is the last handled event (from the state tag), `running_since` when the
     current run began (EC2 LaunchTime), `skip_until` a snooze from the
-    `powercycle:skip-until` tag.
+    `powercycle:skip-until` tag. `retry`: verification found that the action recorded in
+    `state` did not take (`core.verify`): that event is acted on again, reason `retry`.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -96,7 +67,12 @@ def decide(
         return Decision(None, "snoozed", None)
 
     event = schedule.latest_event(now)
-    decision = _follow_event(schedule, event, state, power)
+    if retry and state is not None and state == event:
+        decision = _follow_event(schedule, event, None, power)
+        if decision.reason == "first-sight":
+            decision = Decision(decision.action, "retry", decision.record, decision.event)
+    else:
+        decision = _follow_event(schedule, event, state, power)
     if decision.action is None:
         starts = [running_since]
         for handled in (state, decision.record):

@@ -39,12 +39,12 @@ class Resource:
     # The provider could not make it schedulable (e.g. unknown to CAST AI).
     error: str | None = None
     # An action accepted by an earlier pass that did not take (a CAST AI operation that
-    # ended in an error, an EC2 start that bounced): reported as failed, and the provider
-    # hands over `tags` without the state tag, so the event is unhandled and retried. Once
-    # the event has had its `POWERCYCLE_MAX_ATTEMPTS` attempts, the state tag is kept (the
-    # event stays handled, nothing is retried) and the failure is reported on every pass
-    # until the next event is recorded (`providers.verify`).
+    # ended in an error, an EC2 start that bounced): reported as failed on every pass until
+    # the next event is recorded (`core.verify`).
     unhandled: str | None = None
+    # ... and, under `POWERCYCLE_MAX_ATTEMPTS` attempts, to be tried again: the decision
+    # acts on the event the state tag records once more, reason `retry`.
+    retry: bool = False
     # The AWS account it lives in ("" when the pass scans only its own account).
     account: str = ""
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from powercycle.core.decide import Decision
 from powercycle.core.schedule import Action, Schedule, format_utc
+from powercycle.core.tags import Marks
 
 if TYPE_CHECKING:
     from powercycle.core.model import Resource
@@ -48,6 +49,8 @@ class Outcome:
     error: str | None = None
     warning: str | None = None
     recorded: str | None = None
+    # The resource's powercycle:* marks, read once when it is screened (`core.tags`).
+    marks: Marks | None = None
 
     @property
     def action(self) -> Action | None:

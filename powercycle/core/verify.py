@@ -11,14 +11,14 @@ So when an action is accepted, the resource is tagged `powercycle:attempts` =
 how many times it has been tried. The next pass that discovers a resource with that tag
 judges it, from what discovery already returned (no extra call for the rest of the fleet):
 
-- the state tag names another event (a newer one was handled): the tag is stale: removed;
+- the state tag names another event (a newer one was handled): the tag is stale: ignored;
 - the resource is in the event's state (or a person changed it since: `Client.
-  UserInitiatedShutdown` after a start that took): the action took: the tag is removed;
+  UserInitiatedShutdown` after a start that took): the action took: nothing to do;
 - in transition: judged on a later pass;
 - back in the old state with the cloud's reason: the action did not take. Under
-  `POWERCYCLE_MAX_ATTEMPTS` attempts the resource is handed to the engine `unhandled`,
-  without its state tag, so the event is decided and acted on again (attempt n + 1); after
-  them it keeps its state tag (the event stays handled, nothing is done) and is reported
+  `POWERCYCLE_MAX_ATTEMPTS` attempts the resource is handed to the engine `unhandled` with
+  `retry` set, so the event is decided and acted on again, reason `retry` (attempt n + 1);
+  after them the event stays handled (nothing is done) and the resource is reported
   `unhandled` on every pass until the next event is recorded, which makes the tag stale.
 
 State lives in the tag, never in the process: a cold Lambda judges as a warm one does.
@@ -26,56 +26,15 @@ State lives in the tag, never in the process: a cold Lambda judges as a warm one
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
+from powercycle.core import tags
 from powercycle.core.model import ActionError, ActRequest
+from powercycle.core.tags import Attempts
 
-ATTEMPTS_TAG = "powercycle:attempts"
-# The instance type an instance had before a capacity fallback changed it (EC2).
-TYPE_TAG = "powercycle:type"
-
-_ATTEMPTS = re.compile(r"(start|stop)@(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)/([1-9]\d{0,3})", re.ASCII)
-
-
-@dataclass(frozen=True)
-class Attempts:
-    """A `powercycle:attempts` value: the event (a state tag value) and the attempts so far."""
-
-    event: str
-    count: int
-
-    @property
-    def action(self) -> str:
-        return self.event.partition("@")[0]
-
-    @property
-    def time(self) -> datetime:
-        return datetime.fromisoformat(self.event.partition("@")[2])
-
-    def value(self) -> str:
-        return f"{self.event}/{self.count}"
-
-    @classmethod
-    def parse(cls, raw: str | None) -> Attempts | None:
-        """None for a value powercycle did not write (the tag is then removed)."""
-        match = _ATTEMPTS.fullmatch((raw or "").strip())
-        if match is None:
-            return None
-        try:
-            datetime.fromisoformat(match.group(2))
-        except ValueError:  # 2026-13-45T...
-            return None
-        return cls(f"{match.group(1)}@{match.group(2)}", int(match.group(3)))
-
-    @classmethod
-    def after(cls, tags: Mapping[str, str], event: str) -> Attempts:
-        """The attempt an accepted action for `event` is: one more than the tag says."""
-        previous = cls.parse(tags.get(ATTEMPTS_TAG))
-        count = previous.count + 1 if previous is not None and previous.event == event else 1
-        return cls(event, count)
+ATTEMPTS_TAG = tags.ATTEMPTS
+TYPE_TAG = tags.TYPE  # the instance type an instance had before a capacity fallback
 
 
 def exhausted(tags: Mapping[str, str], event: str | None, max_attempts: int) -> Attempts | None:
@@ -150,7 +109,9 @@ Seen = str | Failed
 
 @dataclass(frozen=True)
 class Verdict:
-    drop_tag: bool = False  # remove the attempts tag: judged (took, stale, unreadable)
+    # Judged (took, stale, unreadable): nothing to retry or report. The tag is not removed
+    # (an idle pass writes nothing); the next action's write overwrites it.
+    drop_tag: bool = False
     unhandled: str | None = None  # reported in the summary's errors
     retry: bool = False  # hand the tags over without the state tag: decide the event again
 

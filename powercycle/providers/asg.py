@@ -34,8 +34,6 @@ import logging
 import re
 import shlex
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -44,10 +42,14 @@ from powercycle.core import verify
 from powercycle.core.decide import Power, StateTagError, parse_state
 from powercycle.core.model import DEFERRED, ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action
-from powercycle.core.verify import ATTEMPTS_TAG, Attempts
+from powercycle.core.tags import CAPACITY as CAPACITY_TAG
+from powercycle.core.tags import Attempts, Capacity
+from powercycle.core.verify import ATTEMPTS_TAG
 from powercycle.providers.base import Found, Kind, Provider, cli_json
 from powercycle.providers.verify import asg_seen
 from powercycle.runtime.budget import Budget
+from powercycle.runtime.pool import Deferred, map_guarded
+from powercycle.runtime.text import error_line, first_line
 
 if TYPE_CHECKING:
     from powercycle.config import Config
@@ -55,7 +57,6 @@ if TYPE_CHECKING:
 LOG = logging.getLogger("powercycle.asg")
 
 KIND = "asg"
-CAPACITY_TAG = "powercycle:capacity"
 EKS_NODEGROUP_TAG = "eks:nodegroup-name"
 PAGE_SIZE = 100  # DescribeAutoScalingGroups' maximum MaxRecords
 NAMES_PER_CALL = 50
@@ -82,31 +83,9 @@ def providers(
     ]
 
 
-@dataclass(frozen=True)
-class Capacity:
-    """The sizes of a group: what `powercycle:capacity` remembers (`min,desired,max`)."""
-
-    min: int
-    desired: int
-    max: int
-
-    def tag_value(self) -> str:
-        return f"{self.min},{self.desired},{self.max}"
-
-    @classmethod
-    def parse(cls, value: str) -> Capacity:
-        parts = value.strip().split(",")
-        try:
-            low, desired, high = (int(p) for p in parts)
-        except ValueError:
-            raise ValueError(f"{CAPACITY_TAG} {value[:40]!r} is not min,desired,max") from None
-        if not 0 <= low <= desired <= high:
-            raise ValueError(f"{CAPACITY_TAG} {value[:40]!r} does not hold min <= desired <= max")
-        return cls(low, desired, high)
-
-    @classmethod
-    def of(cls, group: Mapping[str, Any]) -> Capacity:
-        return cls(int(group["MinSize"]), int(group["DesiredCapacity"]), int(group["MaxSize"]))
+def capacity_of(group: Mapping[str, Any]) -> Capacity:
+    """The sizes of one `DescribeAutoScalingGroups` entry."""
+    return Capacity(int(group["MinSize"]), int(group["DesiredCapacity"]), int(group["MaxSize"]))
 
 
 def power_of(group: Mapping[str, Any]) -> Power:
@@ -153,7 +132,6 @@ class AsgProvider:
         self._remembered: dict[str, str | None] = {}
         # Attempts of this pass's accepted actions, written with the state tag (`record`).
         self._attempts: dict[str, Attempts] = {}
-        self._done: list[str] = []
 
     def __repr__(self) -> str:
         return f"AsgProvider({self.account or 'own'}, {self.region})"
@@ -171,7 +149,6 @@ class AsgProvider:
             if EKS_NODEGROUP_TAG in _tags(group):
                 continue  # its cluster's (kind eks, backend nodegroups)
             yield self._resource(group)
-        self._remove_done_tags()
 
     def lookup(self, refs: Sequence[str]) -> dict[str, Resource]:
         """Groups named by an `autoScalingGroups` payload (absent: not in this region)."""
@@ -191,13 +168,18 @@ class AsgProvider:
         name = str(group.get("AutoScalingGroupName", "?"))
         try:
             tags = _tags(group)
-            capacity = Capacity.of(group)
+            capacity = capacity_of(group)
             power = power_of(group)
             remembered = tags.get(CAPACITY_TAG)
             if power is Power.STOPPED and remembered is not None:
                 Capacity.parse(remembered)  # a start needs it: unreadable is an error now
             self._groups[name] = capacity
             self._remembered[name] = remembered
+            verdict = self._checked(group, tags) if ATTEMPTS_TAG in tags else verify.Verdict()
+            if verdict.drop_tag:
+                # Judged: the tag stays (the next action overwrites it), and a new attempt
+                # for the same event counts from one again.
+                tags = {k: v for k, v in tags.items() if k != ATTEMPTS_TAG}
             return Resource(
                 kind=KIND,
                 id=name,
@@ -206,43 +188,29 @@ class AsgProvider:
                 tags=tags,
                 power=power,
                 running_since=self._started(tags) if power is Power.RUNNING else None,
-                unhandled=self._checked(group, tags) if ATTEMPTS_TAG in tags else None,
+                unhandled=verdict.unhandled,
+                retry=verdict.retry,
             )
         except Exception as exc:  # one odd group is that group's error, not the region's
-            return self._error(name, _safe_tags(group), f"unreadable group: {aws.one_line(exc)}")
+            return self._error(name, _safe_tags(group), f"unreadable group: {error_line(exc)}")
 
-    def _checked(self, group: Mapping[str, Any], tags: Mapping[str, str]) -> str | None:
+    def _checked(self, group: Mapping[str, Any], tags: Mapping[str, str]) -> verify.Verdict:
         """The action an earlier pass had accepted (`providers.verify`): its scaling
         activities are read only for a group not yet in the event's state."""
         try:
             return self._judged(group, tags)
         except Exception as exc:  # a check that fails is no reason to stop scheduling
-            LOG.warning("powercycle: %s not judged: %s", ATTEMPTS_TAG, aws.one_line(exc))
-            return None
+            LOG.warning("powercycle: %s not judged: %s", ATTEMPTS_TAG, error_line(exc))
+            return verify.Verdict()
 
-    def _judged(self, group: Mapping[str, Any], tags: Mapping[str, str]) -> str | None:
+    def _judged(self, group: Mapping[str, Any], tags: Mapping[str, str]) -> verify.Verdict:
         raw, state = tags[ATTEMPTS_TAG], tags.get(self._config.state_tag)
         attempts = Attempts.parse(raw)
         seen = None
         if attempts is not None and attempts.event == state:
             name = str(group["AutoScalingGroupName"])
             seen = asg_seen(attempts, group, lambda: self._activities(name))
-        verdict = verify.judge(raw, state, seen, max_attempts=self._config.max_attempts)
-        if verdict.drop_tag:
-            self._done.append(str(group["AutoScalingGroupName"]))
-        return verdict.unhandled
-
-    def _remove_done_tags(self) -> None:
-        """The attempts tags judged done: one DeleteTags per 50 groups."""
-        done, self._done = self._done, []
-        if self._config.dry_run:
-            return
-        for start in range(0, len(done), TAGS_PER_CALL):
-            chunk = done[start : start + TAGS_PER_CALL]
-            try:
-                self.client.delete_tags(Tags=[_tag_spec(name, ATTEMPTS_TAG) for name in chunk])
-            except aws.AWS_ERRORS as exc:  # judged again (and done again) next pass
-                LOG.warning("powercycle: %s not removed: %s", ATTEMPTS_TAG, aws.one_line(exc))
+        return verify.judge(raw, state, seen, max_attempts=self._config.max_attempts)
 
     def _activities(self, name: str) -> list[Mapping[str, Any]]:
         if not self._budget.open():
@@ -333,26 +301,14 @@ class AsgProvider:
             self.client.delete_tags(Tags=[_tag_spec(name, CAPACITY_TAG)])
         except aws.AWS_ERRORS as exc:
             # The group is restored; the next stop overwrites the tag.
-            LOG.warning(
-                "powercycle: %s restored, %s kept: %s", name, CAPACITY_TAG, aws.one_line(exc)
-            )
+            LOG.warning("powercycle: %s restored, %s kept: %s", name, CAPACITY_TAG, error_line(exc))
         return None
 
     def _each(
         self, names: Sequence[str], work: Callable[[str], ActionError | None]
     ) -> list[ActionError | None]:
-        def one(name: str) -> ActionError | None:
-            if not self._budget.open():
-                return ActionError(DEFERRED, "pass budget spent")
-            try:
-                return work(name)
-            except Exception as exc:  # one group's failure is that group's
-                return ActionError(aws.error_code(exc), aws.first_line(aws.error_message(exc)))
-
-        if len(names) <= 1:
-            return [one(n) for n in names]
-        with ThreadPoolExecutor(max_workers=min(WORKERS, len(names))) as pool:
-            return list(pool.map(one, names))
+        answers = map_guarded(names, work, workers=WORKERS, budget=self._budget)
+        return [_answer(a) for a in answers]  # one group's failure is that group's
 
     # --- state tags --------------------------------------------------------------------
 
@@ -409,6 +365,14 @@ class AsgProvider:
 
     def remove_tags(self, found: Found, keys: Sequence[str]) -> None:
         self.client.delete_tags(Tags=[_tag_spec(found.id, k) for k in keys])
+
+
+def _answer(got: ActionError | BaseException | Deferred | None) -> ActionError | None:
+    if isinstance(got, Deferred):
+        return ActionError(DEFERRED, str(got))
+    if isinstance(got, BaseException):
+        return ActionError(aws.error_code(got), first_line(aws.error_message(got)))
+    return got
 
 
 def _describe(

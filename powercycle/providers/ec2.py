@@ -43,7 +43,8 @@ from powercycle.core import verify
 from powercycle.core.decide import Power
 from powercycle.core.model import DEFERRED, ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action
-from powercycle.core.verify import ATTEMPTS_TAG, TYPE_TAG, Attempts, judge
+from powercycle.core.tags import Attempts
+from powercycle.core.verify import ATTEMPTS_TAG, TYPE_TAG, judge
 from powercycle.providers.base import Found, Kind, Provider, cli_json
 from powercycle.providers.ec2_fallback import (
     CAPACITY,
@@ -381,12 +382,10 @@ class Ec2Provider:
         seen = ec2_seen(attempts, instance) if attempts and attempts.event == state else None
         verdict = judge(raw, state, seen, max_attempts=self._config.max_attempts)
         if verdict.drop_tag:
-            self._done_tags[resource.id].add(ATTEMPTS_TAG)
+            # Judged: the tag stays (the next action overwrites it: an idle pass writes
+            # nothing), and a new attempt for the same event counts from one again.
             del tags[ATTEMPTS_TAG]
-        if verdict.retry:
-            # The event is handled no more: the engine decides it again and acts.
-            del tags[self._config.state_tag]
-        return replace(resource, tags=tags, unhandled=verdict.unhandled)
+        return replace(resource, tags=tags, unhandled=verdict.unhandled, retry=verdict.retry)
 
     def _remove_done_tags(self) -> None:
         """One DeleteTags per set of keys (and 1000 ids): the tags judged done."""

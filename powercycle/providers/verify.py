@@ -10,7 +10,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from powercycle.core.verify import PENDING, TOOK, Attempts, Failed, Seen
+from powercycle.core.tags import Attempts
+from powercycle.core.verify import PENDING, TOOK, Failed, Seen
 
 # --- EC2 -------------------------------------------------------------------------------
 

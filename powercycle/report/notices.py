@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -36,11 +35,14 @@ from zoneinfo import ZoneInfo
 from powercycle import aws
 from powercycle.core.decide import Power, parse_state, parse_utc
 from powercycle.core.schedule import Event, Schedule, format_utc
+from powercycle.core.tags import NOTICE, SKIP_UNTIL, STATE
 from powercycle.providers import REGISTRY
 from powercycle.runtime.budget import Budget
+from powercycle.runtime.pool import Deferred, map_guarded
+from powercycle.runtime.text import duration, error_line, squash
 
-NOTICE_TAG = "powercycle:notice"
-SKIP_UNTIL_TAG = "powercycle:skip-until"
+NOTICE_TAG = NOTICE
+SKIP_UNTIL_TAG = SKIP_UNTIL
 DEFAULT_NOTICE_MINUTES = 15
 SNOOZE_FOR = timedelta(hours=3)
 PUBLISH_WORKERS = 8
@@ -81,7 +83,7 @@ class NoticeCandidate:
         cls,
         *,
         tags: Mapping[str, str],
-        state_tag: str = "powercycle:state",
+        state_tag: str = STATE,
         skip_until_tag: str = SKIP_UNTIL_TAG,
         notice_tag: str = NOTICE_TAG,
         **fields: Any,
@@ -128,7 +130,7 @@ class Notice:
         label = f"{self.id} ({self.name})" if self.name else self.id
         when = "is stopping now" if self.due_now else f"stops at {_local(self.stop, self.tz)}"
         text = f"powercycle: {self.kind} {label} {when}"
-        return _one_line(text)[:_SUBJECT_LIMIT]
+        return squash(text)[:_SUBJECT_LIMIT]
 
     def attributes(self) -> dict[str, dict[str, str]]:
         """SNS message attributes, for subscription filter policies."""
@@ -148,7 +150,7 @@ class Notice:
         kind_name = REGISTRY[self.kind].title if self.kind in REGISTRY else self.kind
         when = f"{_local(self.stop, self.tz)} ({self.tz.key}), {format_utc(self.stop)} UTC"
         if self.reason == "max-runtime":
-            runtime = _duration(self.max_runtime) if self.max_runtime else "its maxRuntime"
+            runtime = duration(self.max_runtime) if self.max_runtime else "its maxRuntime"
             why = f"It will have run longer than its maxRuntime ({runtime}) at {when}"
             stop_line = f"{why}; it is stopped on the first pass after that."
         elif self.due_now:
@@ -167,7 +169,7 @@ class Notice:
             "",
             "To keep it running, snooze it for 3 hours from when you run this:",
             f"  powercycle snooze {shlex.quote(self.id)} --region {self.region} "
-            f"--for {_duration(SNOOZE_FOR)}",
+            f"--for {duration(SNOOZE_FOR)}",
         ]
         raw = raw_snooze_command(self)
         if raw:
@@ -332,8 +334,6 @@ def publish_notices(
     budget = budget or Budget.unlimited()
 
     def publish(notice: Notice) -> str | None:
-        if not budget.open():
-            return "deferred: the pass budget is spent; sent on the next pass"
         try:
             sns_client.publish(
                 TopicArn=topic_arn,
@@ -346,9 +346,16 @@ def publish_notices(
             return f"stop notice to {topic_arn} not sent: {aws.describe_error(exc)}"
         return None
 
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(notices)))) as pool:
-        results = list(pool.map(publish, notices))
-    return list(zip(notices, results, strict=True))
+    answers = map_guarded(notices, publish, workers=workers, budget=budget)
+    return [(n, _published(a)) for n, a in zip(notices, answers, strict=True)]
+
+
+def _published(answer: str | BaseException | Deferred | None) -> str | None:
+    if isinstance(answer, Deferred):
+        return "deferred: the pass budget is spent; sent on the next pass"
+    if isinstance(answer, BaseException):  # publish answers its own errors; a backstop
+        return f"stop notice not sent: {error_line(answer)}"
+    return answer
 
 
 def tags_to_record(
@@ -371,13 +378,3 @@ def _local(moment: datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _duration(value: timedelta) -> str:
-    minutes = int(value.total_seconds() // 60)
-    for unit, size in (("d", 1440), ("h", 60)):
-        if minutes % size == 0 and minutes >= size:
-            return f"{minutes // size}{unit}"
-    return f"{minutes}m"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

@@ -15,7 +15,6 @@ from datetime import datetime
 
 from powercycle import aws
 from powercycle.config import Config
-from powercycle.core.decide import StateTagError
 from powercycle.core.outcome import Outcome, Summary
 from powercycle.report import notices
 from powercycle.runtime.budget import Budget
@@ -40,24 +39,25 @@ def warn_owners(
         resource = outcome.resource
         if outcome.schedule is None or outcome.result == "error":
             continue
-        try:
-            candidates.append(
-                notices.NoticeCandidate.from_tags(
-                    tags=resource.tags,
-                    kind=resource.kind,
-                    id=resource.id,
-                    region=resource.region,
-                    schedule=outcome.schedule,
-                    power=resource.power,
-                    running_since=resource.running_since,
-                    account=resource.account or None,
-                    ref=outcome,
-                    state_tag=config.state_tag,
-                    skip_until_tag=config.skip_until_tag,
-                )
-            )
-        except StateTagError:  # already the resource's error in the decision
+        marks = outcome.marks
+        if marks is None or marks.problem:  # already the resource's error in the decision
             continue
+        candidates.append(
+            notices.NoticeCandidate(
+                tags=resource.tags,
+                state=marks.state,
+                skip_until=marks.skip_until,
+                last_notice=marks.notice,
+                kind=resource.kind,
+                id=resource.id,
+                region=resource.region,
+                schedule=outcome.schedule,
+                power=resource.power,
+                running_since=resource.running_since,
+                account=resource.account or None,
+                ref=outcome,
+            )
+        )
     try:
         due = notices.due_notices(candidates, now, lead_minutes=config.notice_minutes)
         region = topic.split(":")[3]

@@ -8,12 +8,13 @@ A tag value is one of four forms, told apart exactly (by parsing, never by looki
 * such a URL with `#name`, choosing one entry of a document that maps names to schedules;
 * `s3://bucket/key` (with or without `#name`), read with the Lambda's role (`s3:GetObject`).
 
-Cost. `resolve_all` gets every distinct tag value of a pass at once, groups them by
-source (the URL without its fragment, or bucket and key), fetches each source once, all
-in parallel, and only then are decisions made. A thousand instances sharing ten URLs
-cost ten GETs, whatever their `#name`s. The fetches share one window of 15 s (a child of
-the pass budget): `resolve_all` returns within it, whatever the servers do; a source not
-fetched in time is an error for the values using it.
+Cost. A `Resolution` gets every distinct tag value of a pass at once, groups them by
+source (the URL without its fragment, or bucket and key) and fetches each source once,
+all in parallel (`sources.fetch`). A thousand instances sharing ten URLs cost ten GETs,
+whatever their `#name`s. The fetches share one window of 15 s (a child of the pass
+budget): `Resolution.get(value)` waits only for its own source, and never past that
+window, whatever the servers do; a source not fetched in time is an error for the values
+using it. `resolve_all` is the same, waiting for every value.
 
 Safety. URLs are fetched by the guarded client of `powercycle.sources.http` (allowlist, address
 checks, pinned connections, redirects, the 15 s, the size cap; see there).
@@ -31,21 +32,18 @@ minutes later) fetches again, and a late run loses no event.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_for
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeGuard
+import threading
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Protocol, TypeGuard
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from powercycle import aws
 from powercycle.core.documents import INLINE_MAX_BYTES, DocumentError, load_document
 from powercycle.core.schedule import KNOWN_KEYS, Schedule, ScheduleError, parse_schedule
-from powercycle.runtime.budget import Budget, monotonic
-from powercycle.sources import http
+from powercycle.runtime.budget import Budget
+from powercycle.runtime.text import clip, error_line
+from powercycle.sources.fetch import Fetches, Location, SourceError, error_text, unexpected
 from powercycle.sources.http import DEFAULT_LIMITS, Limits, redact_url, scrub
 
 if TYPE_CHECKING:
@@ -54,41 +52,6 @@ if TYPE_CHECKING:
 LOG = logging.getLogger("powercycle.sources")
 
 _NAMES_SHOWN = 10
-_ERROR_CHARS = 500
-# How much longer than the window resolve_all waits for a fetch that has not returned
-# (the fetch ends itself at the window's end; this is the backstop's slack).
-_GRACE_S = 1.0
-# Bodies that are clearly not a JSON document. Anything else (application/json,
-# text/plain as raw.githubusercontent.com serves it, binary/octet-stream as S3 does, no
-# Content-Type at all) is parsed, and the parse decides.
-_NOT_JSON_PREFIXES = (
-    "text/html",
-    "application/xhtml",
-    "image/",
-    "audio/",
-    "video/",
-    "font/",
-    "multipart/",
-)
-
-
-class SourceError(ScheduleError):
-    """A source could not give a schedule; the message names the source and the cause."""
-
-
-@dataclass(frozen=True)
-class Location:
-    """A tag value that points at a document (URL or S3 object)."""
-
-    kind: Literal["url", "s3"]
-    # What is fetched: the URL without its fragment, or `s3://bucket/key`. Equal keys
-    # share one fetch.
-    fetch_key: str
-    name: str | None
-    # Redacted, safe for logs and errors.
-    display: str
-    bucket: str = ""
-    key: str = ""
 
 
 # --- telling the forms apart ----------------------------------------------------------
@@ -156,6 +119,110 @@ def describe_source(value: str) -> str:
 # --- resolving a pass's values --------------------------------------------------------
 
 
+class Resolution:
+    """The distinct tag values of a pass, being resolved: every document they point at is
+    fetched once, all side by side, as soon as the `Resolution` is made (`fetch.Fetches`).
+
+    `get(value)` waits only for that value's own source (inline JSON: no wait), so a
+    caller whose values are in hand goes on while slower documents are still read. Never
+    raises for a value's content: whatever goes wrong is that value's error message (one
+    line, secrets redacted). Each value is parsed once, whoever asks first.
+    """
+
+    def __init__(
+        self,
+        values: Iterable[str],
+        config: Config,
+        *,
+        budget: Budget | None = None,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
+        self._config = config
+        self._located: dict[str, Location | ScheduleError | None] = {}
+        for value in set(values):
+            try:
+                self._located[value] = locate(value)
+            except ScheduleError as exc:
+                self._located[value] = exc
+            except Exception as exc:
+                self._located[value] = ScheduleError(unexpected(exc))
+        wanted = [loc for loc in self._located.values() if isinstance(loc, Location)]
+        self._fetches = Fetches(wanted, config, budget, limits)
+        self._resolved: dict[str, Schedule | str] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def values(self) -> list[str]:
+        return list(self._located)
+
+    def get(self, value: str, default: str = "schedule not resolved") -> Schedule | str:
+        """`value`'s schedule, or the error message saying why there is none (`default`
+        for a value not given at the start)."""
+        if value not in self._located:
+            return default
+        location = self._located[value]
+        documents = {}
+        if isinstance(location, Location):  # wait for the document outside the lock
+            documents[location.fetch_key] = self._fetches.document(location.fetch_key)
+        with self._lock:
+            if value not in self._resolved:
+                self._resolved[value] = _resolved(value, location, documents, self._config)
+            return self._resolved[value]
+
+    def close(self) -> None:
+        self._fetches.close()
+
+    def __enter__(self) -> Resolution:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class Schedules(Protocol):
+    """What a pass asks of its schedules: `get(value)` (a Schedule or an error message)."""
+
+    def get(self, value: str, default: str = ...) -> Schedule | str: ...
+
+    def close(self) -> None: ...
+
+
+def resolution(values: Iterable[str], config: Config, budget: Budget) -> Schedules:
+    """A `Resolution` of `values`; if it cannot even be set up, each value alone."""
+    try:
+        return Resolution(values, config, budget=budget)
+    except Exception:
+        LOG.warning("powercycle: resolving schedules together failed; one by one now")
+        return _OneByOne(config, budget)
+
+
+class _OneByOne:
+    """One value's failure must not be every value's: resolve each alone (the documents
+    are fetched again, but only in this case, which Resolution's own guards make rare)."""
+
+    def __init__(self, config: Config, budget: Budget) -> None:
+        self._config, self._budget = config, budget
+        self._resolved: dict[str, Schedule | str] = {}
+        self._lock = threading.Lock()
+
+    def get(self, value: str, default: str = "schedule not resolved") -> Schedule | str:
+        with self._lock:
+            if value not in self._resolved:
+                self._resolved[value] = self._one(value)
+            return self._resolved[value]
+
+    def _one(self, value: str) -> Schedule | str:
+        if not self._budget.open():
+            return "pass budget spent before this schedule was resolved"
+        try:
+            return resolve_all({value}, self._config, budget=self._budget)[value]
+        except Exception as exc:
+            return f"schedule not resolved: {error_line(exc)}"
+
+    def close(self) -> None:
+        pass
+
+
 def resolve_all(
     values: Iterable[str],
     config: Config,
@@ -166,32 +233,11 @@ def resolve_all(
     """Schedule, or the error message (one line, secrets redacted), for each distinct value.
 
     Every distinct source is fetched once, all in parallel, within one window of
-    `limits.total_timeout` (15 s) of `budget`, before anything is decided. Never raises
-    for a value's content: whatever goes wrong is that value's error.
+    `limits.total_timeout` (15 s) of `budget`. Never raises for a value's content:
+    whatever goes wrong is that value's error.
     """
-    located: dict[str, Location | ScheduleError | None] = {}
-    for value in set(values):
-        try:
-            located[value] = locate(value)
-        except ScheduleError as exc:
-            located[value] = exc
-        except Exception as exc:
-            located[value] = ScheduleError(_unexpected(exc))
-    wanted = {loc.fetch_key: loc for loc in located.values() if isinstance(loc, Location)}
-    documents = _fetch_all(list(wanted.values()), config, budget, limits)
-
-    resolved: dict[str, Schedule | str] = {}
-    for value, location in located.items():
-        try:
-            resolved[value] = _resolve(value, location, documents, config)
-        except SourceError as exc:
-            resolved[value] = _one_line(str(exc))
-        except ScheduleError as exc:
-            resolved[value] = _one_line(f"bad schedule: {exc}")
-        except Exception as exc:
-            where = location.display if isinstance(location, Location) else "bad schedule"
-            resolved[value] = _one_line(f"{where}: {_unexpected(exc)}")
-    return resolved
+    with Resolution(values, config, budget=budget, limits=limits) as resolution:
+        return {value: resolution.get(value) for value in resolution.values}
 
 
 def resolve(
@@ -199,8 +245,31 @@ def resolve(
 ) -> Schedule:
     """One value's schedule (for `powercycle check`); ScheduleError names what is wrong."""
     location = locate(value)
-    documents = _fetch_all([location], config, budget, limits) if location else {}
-    return _resolve(value, location, documents, config)
+    if location is None:
+        return _resolve(value, location, {}, config)
+    fetches = Fetches([location], config, budget, limits)
+    try:
+        document = fetches.document(location.fetch_key)
+    finally:
+        fetches.close()
+    return _resolve(value, location, {location.fetch_key: document}, config)
+
+
+def _resolved(
+    value: str,
+    location: Location | ScheduleError | None,
+    documents: Mapping[str, object],
+    config: Config,
+) -> Schedule | str:
+    try:
+        return _resolve(value, location, documents, config)
+    except SourceError as exc:
+        return error_text(str(exc))
+    except ScheduleError as exc:
+        return error_text(f"bad schedule: {exc}")
+    except Exception as exc:
+        where = location.display if isinstance(location, Location) else "bad schedule"
+        return error_text(f"{where}: {unexpected(exc)}")
 
 
 def _resolve(
@@ -225,7 +294,7 @@ def _parse_inline(value: str, config: Config) -> Schedule:
         document = load_document(text, limit=INLINE_MAX_BYTES)
     except DocumentError as exc:
         if not text.startswith(("{", "[", '"')) and str(exc).startswith("not valid JSON"):
-            shown = text if len(text) <= 60 else text[:57] + "..."
+            shown = clip(text, 60)
             raise ScheduleError(
                 f"not JSON and not an https:// or s3:// location: {scrub(shown)!r}"
             ) from None
@@ -271,7 +340,7 @@ def _maps_names(document: object) -> TypeGuard[dict[str, object]]:
 
 
 def _names(document: Mapping[str, object]) -> str:
-    names = [name if len(name) <= 40 else name[:37] + "..." for name in document]
+    names = [clip(name, 40) for name in document]
     shown = ", ".join(names[:_NAMES_SHOWN])
     if len(names) > _NAMES_SHOWN:
         shown += f" (and {len(names) - _NAMES_SHOWN} more)"
@@ -282,105 +351,3 @@ def _json_kind(value: object) -> str:
     return {list: "list", str: "string", bool: "boolean", type(None): "null"}.get(
         type(value), "number"
     )
-
-
-# --- fetching -------------------------------------------------------------------------
-
-
-def _fetch_all(
-    locations: Sequence[Location], config: Config, budget: Budget | None, limits: Limits
-) -> dict[str, object]:
-    """fetch_key -> parsed JSON document, or the SourceError saying why there is none."""
-    if not locations:
-        return {}
-    window = (budget or Budget.unlimited()).child(limits.total_timeout)
-    s3: Any = None
-    s3_error: SourceError | None = None
-    if any(loc.kind == "s3" for loc in locations):
-        # One client for the run (boto3 clients are thread-safe); botocore follows a
-        # bucket to its own region.
-        try:
-            s3 = aws.client("s3", config.regions[0] if config.regions else "us-east-1")
-        except Exception as exc:
-            s3_error = SourceError(f"no S3 client: {aws.describe_error(exc)}")
-
-    def fetch(location: Location) -> object:
-        started = monotonic()
-        try:
-            if location.kind == "url":
-                body = http.get(
-                    location.fetch_key,
-                    allowlist=config.url_allowlist,
-                    budget=window,
-                    limits=limits,
-                    refuse_media=_NOT_JSON_PREFIXES,
-                )
-            elif s3_error is not None:
-                raise s3_error
-            else:
-                body = _read_s3(s3, location, window, limits)
-            document: object = load_document(body, limit=limits.max_bytes)
-        except (http.FetchError, DocumentError, ScheduleError) as exc:
-            document = SourceError(_one_line(str(exc)))
-        except Exception as exc:
-            document = SourceError(_unexpected(exc))
-        _log(location, document, started)
-        return document
-
-    workers = max(1, min(limits.max_workers, len(locations)))
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="powercycle-source")
-    try:
-        futures: list[Future[object]] = [pool.submit(fetch, loc) for loc in locations]
-        # The backstop: each fetch ends itself within the window; whatever has not
-        # returned by then (plus a little) is reported as timed out and left behind.
-        wait_for(futures, timeout=window.remaining() + _GRACE_S)
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
-    late = SourceError(f"timed out after {window.seconds:.3g}s")
-    return {
-        loc.fetch_key: future.result() if future.done() and not future.cancelled() else late
-        for loc, future in zip(locations, futures, strict=True)
-    }
-
-
-def _read_s3(client: Any, location: Location, window: Budget, limits: Limits) -> bytes:
-    if window.expired():
-        raise SourceError(f"timed out after {window.seconds:.3g}s")
-    try:
-        answer = client.get_object(Bucket=location.bucket, Key=location.key)
-        body = answer["Body"]
-        try:
-            declared = int(answer.get("ContentLength") or 0)
-            if declared > limits.max_bytes:
-                raise SourceError(
-                    f"too big: {declared} bytes declared, the limit is {limits.max_bytes}"
-                )
-            data: bytes = body.read(limits.max_bytes + 1)
-        finally:
-            body.close()
-    except aws.AWS_ERRORS as exc:
-        raise SourceError(aws.describe_error(exc)) from None
-    return data  # load_document refuses it if it is over the limit
-
-
-def _log(location: Location, document: object, started: float) -> None:
-    failed = isinstance(document, SourceError)
-    LOG.debug(
-        json.dumps(
-            {
-                "source": redact_url(location.fetch_key),
-                "fetched": not failed,
-                "ms": round((monotonic() - started) * 1000),
-                **({"error": str(document)} if failed else {}),
-            }
-        )
-    )
-
-
-def _unexpected(exc: BaseException) -> str:
-    return f"unexpected {type(exc).__name__}: {scrub(_one_line(str(exc)))[:200]}"
-
-
-def _one_line(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _ERROR_CHARS else text[: _ERROR_CHARS - 3] + "..."

@@ -30,6 +30,8 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.util import connection as urllib3_connection
 from urllib3.util import parse_url
 
+from powercycle.runtime.text import squash
+
 ALLOWLIST_VAR = "POWERCYCLE_URL_ALLOWLIST"
 
 
@@ -210,7 +212,7 @@ def root_cause(exc: BaseException) -> str:
         current = _wrapped(current)
     # urllib3 prefixes "<HTTPSConnection(host=..., port=...)>: "; the cause follows.
     text = str(chain[-1]).rpartition(">: ")[2]
-    return scrub(" ".join(text.split()))[:200] or type(chain[-1]).__name__
+    return scrub(squash(text))[:200] or type(chain[-1]).__name__
 
 
 def _wrapped(exc: BaseException) -> BaseException | None:

@@ -17,7 +17,6 @@ import logging
 import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -29,7 +28,8 @@ from powercycle.core import verify
 from powercycle.core.decide import Power, parse_state
 from powercycle.core.model import NOTED, ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action, parse_schedule_text
-from powercycle.core.verify import ATTEMPTS_TAG, Attempts
+from powercycle.core.tags import Attempts
+from powercycle.core.verify import ATTEMPTS_TAG
 from powercycle.providers.base import Found, Kind, Provider, cli_json
 from powercycle.providers.eks import nodegroups
 from powercycle.providers.eks.castai import (
@@ -40,6 +40,7 @@ from powercycle.providers.eks.castai import (
     unexpected,
 )
 from powercycle.runtime.budget import Budget
+from powercycle.runtime.pool import Deferred, map_guarded
 from powercycle.sources import locate
 
 if TYPE_CHECKING:
@@ -235,6 +236,11 @@ class EksProvider:
         power = nodegroups.power(groups, state.action if state else None)
         self._groups[name] = groups
         self.targets[name] = Target("", arn)
+        verdict = self._checked(groups, tags) if ATTEMPTS_TAG in tags else verify.Verdict()
+        if verdict.drop_tag:
+            # Judged: the tag stays (the next action overwrites it: an idle pass writes
+            # nothing), and a new attempt for the same event counts from one again.
+            tags = {k: v for k, v in tags.items() if k != ATTEMPTS_TAG}
         return Resource(
             kind=KIND,
             id=name,
@@ -243,16 +249,13 @@ class EksProvider:
             tags=tags,
             power=power,
             running_since=self.started(tags, None) if power is Power.RUNNING else None,
-            unhandled=self._checked(groups, tags) if ATTEMPTS_TAG in tags else None,
+            unhandled=verdict.unhandled,
         )
 
-    def _checked(self, groups: nodegroups.Groups, tags: Mapping[str, str]) -> str | None:
+    def _checked(self, groups: nodegroups.Groups, tags: Mapping[str, str]) -> verify.Verdict:
         """A start an earlier pass accepted (`providers.verify`), judged from the groups read."""
         state, look = tags.get(self.config.state_tag), partial(nodegroups.nodegroups_seen, groups)
-        verdict = verify.check(tags[ATTEMPTS_TAG], state, look, self.config.max_attempts)
-        if verdict.drop_tag:
-            self.untag(groups.cluster, groups.arn, [ATTEMPTS_TAG])
-        return verdict.unhandled
+        return verify.check(tags[ATTEMPTS_TAG], state, look, self.config.max_attempts)
 
     def started(self, tags: Mapping[str, str], observed: datetime | None) -> datetime | None:
         """When it last started: the start recorded in the state tag, or one observed
@@ -424,15 +427,15 @@ class EksProvider:
         """work(item) for each item, `WORKERS` at a time, in order; an item not started
         before the budget is spent gets `deferred(item)` instead (unless `always`)."""
 
-        def one(item: T) -> R:
-            if not always and not self.budget.open():
-                return deferred(item)
-            return work(item)
-
-        if len(items) <= 1:
-            return [one(item) for item in items]
-        with ThreadPoolExecutor(max_workers=min(WORKERS, len(items))) as pool:
-            return list(pool.map(one, items))
+        budget = None if always else self.budget
+        answers: list[R] = []
+        for item, got in zip(
+            items, map_guarded(items, work, workers=WORKERS, budget=budget), strict=True
+        ):
+            if isinstance(got, BaseException):
+                raise got  # as before: the first failure (in order) is the caller's
+            answers.append(deferred(item) if isinstance(got, Deferred) else got)
+        return answers
 
 
 def _tag_command(region: str, rid: str, arn: str, tags: Mapping[str, str]) -> str:

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from powercycle import aws
 from powercycle.castai.access import (
     NOT_CONFIGURED,
-    OPERATION_TAG,
     OperationCheck,
-    OperationTag,
     check_operation,
     payload_matches,
 )
@@ -30,8 +29,11 @@ from powercycle.castai.client import DEFERRED, CastAIClient, CastAIError, Cluste
 from powercycle.core import verify
 from powercycle.core.decide import Power
 from powercycle.core.model import ActionError, ActRequest, Resource
-from powercycle.core.verify import ATTEMPTS_TAG, Attempts
+from powercycle.core.tags import OPERATION as OPERATION_TAG
+from powercycle.core.tags import Attempts, OperationTag
+from powercycle.core.verify import ATTEMPTS_TAG
 from powercycle.providers.eks.backend import Host, Target
+from powercycle.runtime.text import squash
 
 __all__ = ["CALLS", "POWER", "CastAIBackend", "Target", "arn_account", "arn_region", "unexpected"]
 
@@ -102,7 +104,7 @@ class CastAIBackend:
         if check.transition:
             power = Power.TRANSITION
         p.targets[resource_id] = Target(cluster.id, arn)
-        handed, unhandled = tags, check.failed
+        unhandled, retry = check.failed, False
         if check.failed:
             retry = True
             raw, state = tags.get(ATTEMPTS_TAG), tags.get(p.config.state_tag)
@@ -112,18 +114,16 @@ class CastAIBackend:
                 seen = verify.Failed(check.failed)
                 verdict = verify.judge(raw, state, seen, max_attempts=p.config.max_attempts)
                 unhandled, retry = verdict.unhandled, verdict.retry
-            if retry:
-                # The event is no longer handled: the engine decides it again and retries.
-                handed = {k: v for k, v in tags.items() if k != p.config.state_tag}
         return Resource(
             kind=p.kind,
             id=resource_id,
             region=region,
             account=p.account,
-            tags=handed,
+            tags=tags,
             power=power,
             running_since=p.started(tags, check.started) if power is Power.RUNNING else None,
             unhandled=unhandled,
+            retry=retry,
         )
 
     # --- manual payloads (`clusterNames`) --------------------------------------------
@@ -229,7 +229,8 @@ class CastAIBackend:
             return ActionError("Unexpected", unexpected(exc))
         LOG.debug("CAST AI %s of %s accepted: operation %s", action, target.castai_id, operation)
         if operation and target.arn:
-            tags = {OPERATION_TAG: OperationTag.new(CALLS[action], operation).value()}
+            accepted = OperationTag.new(CALLS[action], operation, now=datetime.now(UTC))
+            tags = {OPERATION_TAG: accepted.value()}
             if request.event:
                 # Its attempt for the event, in the same call: failures are bounded.
                 attempt = Attempts.after(request.resource.tags, request.event)
@@ -256,7 +257,7 @@ class CastAIBackend:
 
 
 def unexpected(exc: BaseException) -> str:
-    return f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+    return f"unexpected {type(exc).__name__}: {squash(str(exc))[:200]}"
 
 
 def arn_account(arn: str) -> str:

@@ -28,31 +28,27 @@ pass (`providers.verify`) from each group's `health.issues`, read with the group
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from powercycle import aws
+from powercycle.core import tags as memory
 from powercycle.core.decide import Power
 from powercycle.core.model import DEFERRED, NOTED, ActionError
 from powercycle.core.schedule import Action
-from powercycle.core.verify import PENDING, TOOK, Attempts, Failed, Seen
+from powercycle.core.tags import NODEGROUPS as TAG
+from powercycle.core.tags import Attempts, Sizes, TagError
+from powercycle.core.verify import PENDING, TOOK, Failed, Seen
 from powercycle.runtime.budget import Budget
+from powercycle.runtime.pool import Deferred, map_guarded
+from powercycle.runtime.text import error_line, first_line, squash
 
-TAG = "powercycle:nodegroups"
-TAG_VALUE_LIMIT = 256
-MAX_PARTS = 20  # of EKS's 50 tags per cluster
 WORKERS = 4
 PAGE_SIZE = 100  # ListNodegroups' maximum
 BUSY = frozenset({"CREATING", "UPDATING", "DELETING"})
 IN_USE = "ResourceInUseException"
 
-_PART = re.compile(re.escape(TAG) + r"(?::([2-9]|[1-9][0-9]+))?")
-
-T = TypeVar("T")
 
 
 class NodeGroupError(Exception):
@@ -61,20 +57,6 @@ class NodeGroupError(Exception):
 
 class NotReached(NodeGroupError):
     """The pass budget ran out before the node groups were read."""
-
-
-@dataclass(frozen=True)
-class Sizes:
-    min: int
-    desired: int
-    max: int
-
-    def as_list(self) -> list[int]:
-        return [self.min, self.desired, self.max]
-
-    @property
-    def zero(self) -> bool:
-        return self.min == 0 and self.desired == 0
 
 
 @dataclass(frozen=True)
@@ -145,11 +127,13 @@ def read(
         return NodeGroup(name, sizes, str(found.get("status", "")), issues)
 
     groups: dict[str, NodeGroup] = {}
-    for name, got in zip(names, _each(names, describe, budget), strict=True):
+    for name, got in zip(
+        names, map_guarded(names, describe, workers=WORKERS, budget=budget), strict=True
+    ):
+        if isinstance(got, Deferred):
+            raise NotReached("pass budget spent before every node group was read")
         if isinstance(got, BaseException):
-            if isinstance(got, _Unreached):
-                raise NotReached("pass budget spent before every node group was read")
-            raise NodeGroupError(f"node group {name!r} could not be read: {aws.one_line(got)}")
+            raise NodeGroupError(f"node group {name!r} could not be read: {error_line(got)}")
         if got is not None:
             groups[name] = got
     return Groups(cluster, arn, groups, remembered, parts)
@@ -157,49 +141,16 @@ def read(
 
 def _issue(issue: Mapping[str, Any]) -> str:
     """`code: message` of one of `health.issues`, on one line."""
-    message = " ".join(str(issue.get("message") or "").split())[:200]
+    message = squash(str(issue.get("message") or ""))[:200]
     return f"{issue.get('code')}: {message}" if message else str(issue.get("code"))
 
 
 def remembered_sizes(tags: Mapping[str, str]) -> tuple[dict[str, Sizes] | None, tuple[str, ...]]:
     """The sizes a stop remembered (every part merged), and the tag keys holding them."""
-    parts = tuple(sorted((k for k in tags if _PART.fullmatch(k)), key=_part_number))
-    if not parts:
-        return None, ()
-    memory: dict[str, Sizes] = {}
-    for key in parts:
-        value = tags[key]
-        fix = f"{key} {value[:60]!r}"
-        try:
-            doc = json.loads(value)
-        except ValueError:
-            raise NodeGroupError(f"{fix} is not JSON; fix or delete the tag") from None
-        if not isinstance(doc, dict):
-            raise NodeGroupError(f'{fix} is not {{"ng": [min, desired, max]}}; fix or delete it')
-        for name, sizes in doc.items():
-            if name in memory:
-                raise NodeGroupError(f"{fix}: node group {name!r} is remembered twice")
-            memory[name] = _sizes(sizes, fix, name)
-    return memory, parts
-
-
-def _sizes(value: object, fix: str, name: str) -> Sizes:
-    if (
-        isinstance(value, list)
-        and len(value) == 3
-        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        and 0 <= value[0] <= value[1] <= value[2]
-    ):
-        return Sizes(value[0], value[1], value[2])
-    raise NodeGroupError(
-        f"{fix}: {name!r} is not [min, desired, max] with min <= desired <= max; "
-        "fix or delete the tag"
-    )
-
-
-def _part_number(key: str) -> int:
-    match = _PART.fullmatch(key)
-    return int(match.group(1)) if match and match.group(1) else 1
+    try:
+        return memory.remembered_sizes(tags)
+    except TagError as exc:
+        raise NodeGroupError(str(exc)) from None
 
 
 def power(groups: Groups, last_action: Action | None) -> Power:
@@ -214,29 +165,12 @@ def power(groups: Groups, last_action: Action | None) -> Power:
     return Power.STOPPED if last_action == "stop" else Power.RUNNING
 
 
-def encode(memory: Mapping[str, Sizes]) -> dict[str, str]:
-    """Tag key -> value holding `memory`, split so that each value fits in 256 characters."""
-    values: list[str] = []
-    part: dict[str, list[int]] = {}
-    for name in sorted(memory):
-        entry = {name: memory[name].as_list()}
-        if len(_json(entry)) > TAG_VALUE_LIMIT:
-            raise NodeGroupError(f"node group name {name!r} is too long to remember in a tag")
-        if part and len(_json({**part, **entry})) > TAG_VALUE_LIMIT:
-            values.append(_json(part))
-            part = {}
-        part.update(entry)
-    values.append(_json(part))
-    if len(values) > MAX_PARTS:
-        raise NodeGroupError(
-            f"the sizes of {len(memory)} node groups need {len(values)} tags of 256 "
-            f"characters; at most {MAX_PARTS} are used: stop refused, nothing changed"
-        )
-    return {(TAG if i == 1 else f"{TAG}:{i}"): v for i, v in enumerate(values, start=1)}
-
-
-def _json(doc: object) -> str:
-    return json.dumps(doc, separators=(",", ":"))
+def encode(remembered: Mapping[str, Sizes]) -> dict[str, str]:
+    """Tag key -> value holding the sizes, split so that each value fits in a tag."""
+    try:
+        return memory.encode_sizes(remembered)
+    except TagError as exc:
+        raise NodeGroupError(str(exc)) from None
 
 
 # --- acting ----------------------------------------------------------------------------
@@ -337,15 +271,17 @@ def _update(
 
     names = sorted(targets)
     results: dict[str, ActionError | None] = {}
-    for name, got in zip(names, _each(names, one, budget), strict=True):
-        if isinstance(got, _Unreached):
-            results[name] = ActionError(DEFERRED, "pass budget spent")
+    for name, got in zip(
+        names, map_guarded(names, one, workers=WORKERS, budget=budget), strict=True
+    ):
+        if isinstance(got, Deferred):
+            results[name] = ActionError(DEFERRED, str(got))
         elif isinstance(got, BaseException):
             code = aws.error_code(got)
             if code == IN_USE:
                 results[name] = ActionError(DEFERRED, "an update is in progress; next pass")
             else:
-                results[name] = ActionError(code, aws.first_line(aws.error_message(got)))
+                results[name] = ActionError(code, first_line(aws.error_message(got)))
         else:
             results[name] = None
     return results
@@ -374,29 +310,6 @@ def _result(
 def _others(report: Mapping[str, str]) -> str:
     ok = sorted(n for n, what in report.items() if what in ("stopped", "restored"))
     return f" (done: {', '.join(ok)})" if ok else ""
-
-
-class _Unreached(Exception):
-    """A call not made: the pass budget was spent."""
-
-
-def _each(
-    names: Sequence[str], work: Callable[[str], T], budget: Budget
-) -> list[T | BaseException]:
-    """work(name) for each name, `WORKERS` at a time; an exception is that name's answer."""
-
-    def one(name: str) -> T | BaseException:
-        if not budget.open():
-            return _Unreached()
-        try:
-            return work(name)
-        except Exception as exc:
-            return exc
-
-    if len(names) <= 1:
-        return [one(n) for n in names]
-    with ThreadPoolExecutor(max_workers=min(WORKERS, len(names))) as pool:
-        return list(pool.map(one, names))
 
 
 def nodegroups_seen(groups: Groups, attempts: Attempts) -> Seen:

@@ -1,0 +1,326 @@
+"""What powercycle writes on a resource: every `powercycle:*` tag, in one place.
+
+A resource's memory lives in its own tags (the process keeps none, so a cold Lambda knows
+what a warm one knew). This module is the only one that spells those tags or reads and
+writes their values; the rest of the house asks it:
+
+| tag                           | value                                   | written by        |
+|-------------------------------|-----------------------------------------|-------------------|
+| `powercycle:state`            | `start@2026-11-23T08:00:00Z`, last event | every kind        |
+| `powercycle:skip-until`       | `2026-11-30T08:00:00Z`, a snooze         | `powercycle snooze` |
+| `powercycle:attempts`         | `start@<event>/<n>`, an accepted action  | every kind        |
+| `powercycle:notice`           | the stop a warning was published for     | notices           |
+| `powercycle:type`             | an instance's own type, on a fallback    | ec2               |
+| `powercycle:capacity`         | `min,desired,max` of a stopped group     | asg               |
+| `powercycle:nodegroups[:n]`   | `{"ng": [min, desired, max]}` in parts   | eks (node groups) |
+| `powercycle:operation`        | `hibernate@<accepted>/<operation id>`    | eks (CAST AI)     |
+
+`read_marks` turns the tags of one resource into `Marks`, once per pass, at discovery: the
+decision, verification and notices read the record, never the raw tags. A value that cannot
+be read is the resource's `problem` (its bad-tag error), never silently ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from powercycle.core.schedule import Event
+
+PREFIX = "powercycle:"
+STATE = "powercycle:state"
+SKIP_UNTIL = "powercycle:skip-until"
+ATTEMPTS = "powercycle:attempts"
+NOTICE = "powercycle:notice"
+TYPE = "powercycle:type"
+CAPACITY = "powercycle:capacity"
+NODEGROUPS = "powercycle:nodegroups"
+OPERATION = "powercycle:operation"
+
+STATE_FORMAT = "<start|stop>@<UTC time, e.g. 2026-11-23T18:00:00Z>"
+UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+class TagError(ValueError):
+    """A `powercycle:*` value that cannot be read; the message names the tag and value."""
+
+
+# Kept for the name callers know: a state or skip-until value that cannot be read.
+StateTagError = TagError
+
+
+def quote(value: str, limit: int = 80) -> str:
+    """A tag value for an error message: quoted, and cut short when it is long."""
+    return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
+def parse_utc(text: str, *, what: str, value: str) -> datetime:
+    """An ISO-8601 time with a zone (`Z` or an offset), as an aware datetime in UTC."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+        if moment.tzinfo is None:
+            raise TagError(f"{what} {quote(value)} has no time zone (end it with Z)")
+        # 9999-12-31T23:59:59-23:59 is a valid ISO time that no datetime can hold in UTC.
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        if isinstance(exc, TagError):
+            raise
+        raise TagError(f"{what} {quote(value)} is not an ISO-8601 time") from exc
+
+
+# --- powercycle:state ------------------------------------------------------------------
+
+
+def parse_state(value: str | None, *, now: datetime | None = None) -> Event | None:
+    """Read a `powercycle:state` value (`start@2026-11-23T08:00:00Z`).
+
+    With `now`, a state in the future is refused: it would silently disable the schedule
+    until then (nothing the scheduler writes is ever ahead of the pass that writes it).
+    """
+    if value is None or not value.strip():
+        return None
+    action, sep, when = value.strip().partition("@")
+    if not sep or action not in ("start", "stop"):
+        raise TagError(f"state tag {quote(value)} is not {STATE_FORMAT}")
+    moment = parse_utc(when, what="state tag", value=value)
+    if now is not None and moment > now:
+        raise TagError(f"state tag {quote(value)} is in the future")
+    return Event(moment, action)  # type: ignore[arg-type]
+
+
+# --- powercycle:attempts ---------------------------------------------------------------
+
+_ATTEMPTS = re.compile(r"(start|stop)@(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)/([1-9]\d{0,3})", re.ASCII)
+
+
+@dataclass(frozen=True)
+class Attempts:
+    """A `powercycle:attempts` value: the event (a state tag value) and the attempts so far."""
+
+    event: str
+    count: int
+
+    @property
+    def action(self) -> str:
+        return self.event.partition("@")[0]
+
+    @property
+    def time(self) -> datetime:
+        return datetime.fromisoformat(self.event.partition("@")[2])
+
+    def value(self) -> str:
+        return f"{self.event}/{self.count}"
+
+    @classmethod
+    def parse(cls, raw: str | None) -> Attempts | None:
+        """None for a value powercycle did not write (it is then ignored)."""
+        match = _ATTEMPTS.fullmatch((raw or "").strip())
+        if match is None:
+            return None
+        try:
+            datetime.fromisoformat(match.group(2))
+        except ValueError:  # 2026-13-45T...
+            return None
+        return cls(f"{match.group(1)}@{match.group(2)}", int(match.group(3)))
+
+    @classmethod
+    def after(cls, tags: Mapping[str, str], event: str) -> Attempts:
+        """The attempt an accepted action for `event` is: one more than the tag says."""
+        previous = cls.parse(tags.get(ATTEMPTS))
+        count = previous.count + 1 if previous is not None and previous.event == event else 1
+        return cls(event, count)
+
+
+# --- powercycle:capacity ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """The sizes of a group: what `powercycle:capacity` remembers (`min,desired,max`)."""
+
+    min: int
+    desired: int
+    max: int
+
+    def tag_value(self) -> str:
+        return f"{self.min},{self.desired},{self.max}"
+
+    @classmethod
+    def parse(cls, value: str) -> Capacity:
+        parts = value.strip().split(",")
+        try:
+            low, desired, high = (int(p) for p in parts)
+        except ValueError:
+            raise TagError(f"{CAPACITY} {value[:40]!r} is not min,desired,max") from None
+        if not 0 <= low <= desired <= high:
+            raise TagError(f"{CAPACITY} {value[:40]!r} does not hold min <= desired <= max")
+        return cls(low, desired, high)
+
+
+# --- powercycle:nodegroups, split over parts ---------------------------------------------
+
+TAG_VALUE_LIMIT = 256
+MAX_PARTS = 20  # of EKS's 50 tags per cluster
+_PART = re.compile(re.escape(NODEGROUPS) + r"(?::([2-9]|[1-9][0-9]+))?")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    min: int
+    desired: int
+    max: int
+
+    def as_list(self) -> list[int]:
+        return [self.min, self.desired, self.max]
+
+    @property
+    def zero(self) -> bool:
+        return self.min == 0 and self.desired == 0
+
+
+def nodegroups_part(number: int) -> str:
+    return NODEGROUPS if number == 1 else f"{NODEGROUPS}:{number}"
+
+
+def is_nodegroups_part(key: str) -> bool:
+    return _PART.fullmatch(key) is not None
+
+
+def _part_number(key: str) -> int:
+    match = _PART.fullmatch(key)
+    return int(match.group(1)) if match and match.group(1) else 1
+
+
+def remembered_sizes(tags: Mapping[str, str]) -> tuple[dict[str, Sizes] | None, tuple[str, ...]]:
+    """The sizes a stop remembered (every part merged), and the tag keys holding them."""
+    parts = tuple(sorted((k for k in tags if _PART.fullmatch(k)), key=_part_number))
+    if not parts:
+        return None, ()
+    memory: dict[str, Sizes] = {}
+    for key in parts:
+        value = tags[key]
+        fix = f"{key} {value[:60]!r}"
+        try:
+            doc = json.loads(value)
+        except ValueError:
+            raise TagError(f"{fix} is not JSON; fix or delete the tag") from None
+        if not isinstance(doc, dict):
+            raise TagError(f'{fix} is not {{"ng": [min, desired, max]}}; fix or delete it')
+        for name, sizes in doc.items():
+            if name in memory:
+                raise TagError(f"{fix}: node group {name!r} is remembered twice")
+            memory[name] = _sizes(sizes, fix, name)
+    return memory, parts
+
+
+def _sizes(value: object, fix: str, name: str) -> Sizes:
+    if (
+        isinstance(value, list)
+        and len(value) == 3
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        and 0 <= value[0] <= value[1] <= value[2]
+    ):
+        return Sizes(value[0], value[1], value[2])
+    raise TagError(
+        f"{fix}: {name!r} is not [min, desired, max] with min <= desired <= max; "
+        "fix or delete the tag"
+    )
+
+
+def encode_sizes(memory: Mapping[str, Sizes]) -> dict[str, str]:
+    """Tag key -> value holding `memory`, split so that each value fits in 256 characters."""
+    values: list[str] = []
+    part: dict[str, list[int]] = {}
+    for name in sorted(memory):
+        entry = {name: memory[name].as_list()}
+        if len(_json(entry)) > TAG_VALUE_LIMIT:
+            raise TagError(f"node group name {name!r} is too long to remember in a tag")
+        if part and len(_json({**part, **entry})) > TAG_VALUE_LIMIT:
+            values.append(_json(part))
+            part = {}
+        part.update(entry)
+    values.append(_json(part))
+    if len(values) > MAX_PARTS:
+        raise TagError(
+            f"the sizes of {len(memory)} node groups need {len(values)} tags of 256 "
+            f"characters; at most {MAX_PARTS} are used: stop refused, nothing changed"
+        )
+    return {nodegroups_part(i): v for i, v in enumerate(values, start=1)}
+
+
+def _json(doc: object) -> str:
+    return json.dumps(doc, separators=(",", ":"))
+
+
+# --- powercycle:operation --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OperationTag:
+    """The value of `powercycle:operation`: which call, when it was accepted, its id."""
+
+    action: str  # hibernate | resume ("" when the tag holds a bare id)
+    accepted: datetime | None
+    operation_id: str
+
+    def value(self) -> str:
+        when = self.accepted.strftime(UTC_FORMAT) if self.accepted else ""
+        return f"{self.action}@{when}/{self.operation_id}"
+
+    @classmethod
+    def new(cls, action: str, operation_id: str, *, now: datetime) -> OperationTag:
+        accepted = now.astimezone(UTC).replace(microsecond=0)
+        return cls(action, accepted, operation_id)
+
+    @classmethod
+    def parse(cls, value: str) -> OperationTag | None:
+        """None for a value that names no operation (the tag is then dropped)."""
+        value = value.strip()
+        if "@" not in value:
+            return cls("", None, value) if value and "/" not in value else None
+        action, _, rest = value.partition("@")
+        when, _, operation_id = rest.partition("/")
+        if not operation_id or "/" in operation_id:
+            return None
+        try:
+            accepted = datetime.strptime(when, UTC_FORMAT).replace(tzinfo=UTC)
+        except ValueError:
+            accepted = None
+        return cls(action, accepted, operation_id)
+
+
+# --- one resource's marks ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Marks:
+    """Every `powercycle:*` mark of one resource that the decision and notices read, read
+    once at discovery. `problem` is set when one of them cannot be read: the resource then
+    gets a bad-tag error and nothing is done to it."""
+
+    state: Event | None = None
+    skip_until: datetime | None = None
+    attempts: Attempts | None = None
+    notice: str | None = None
+    problem: str | None = None
+
+
+def read_marks(
+    tags: Mapping[str, str],
+    *,
+    now: datetime | None,
+    state_tag: str = STATE,
+    skip_until_tag: str = SKIP_UNTIL,
+) -> Marks:
+    """The marks of one resource's tags; a value that cannot be read is the `problem`."""
+    attempts = Attempts.parse(tags.get(ATTEMPTS))
+    notice = tags.get(NOTICE)
+    try:
+        state = parse_state(tags.get(state_tag), now=now)
+        raw_skip = tags.get(skip_until_tag)
+        skip = parse_utc(raw_skip, what=skip_until_tag, value=raw_skip) if raw_skip else None
+    except TagError as exc:
+        return Marks(attempts=attempts, notice=notice, problem=str(exc))
+    return Marks(state=state, skip_until=skip, attempts=attempts, notice=notice)
