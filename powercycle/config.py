@@ -16,11 +16,17 @@ from powercycle.core import tags
 DEFAULT_TAG = "ec2Powercycle"
 DEFAULT_EXCLUDE = "environment=p"
 DEFAULT_CASTAI_URL = "https://api.cast.ai"
-KINDS = ("ec2", "eks", "asg")
 DEFAULT_SECRET_NAME = "CastAI-API"  # noqa: S105 - a secret's name, not a secret
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off", ""}
+
+
+def registered_kinds() -> tuple[str, ...]:
+    """The names of the kinds the registry holds (`providers.REGISTRY`), in order."""
+    from powercycle.providers import REGISTRY
+
+    return tuple(REGISTRY)
 
 
 class ConfigError(ValueError):
@@ -57,7 +63,7 @@ class Config:
     tag: str = DEFAULT_TAG
     dry_run: bool = False
     regions: tuple[str, ...] = ("us-east-1",)
-    kinds: tuple[str, ...] = KINDS
+    kinds: tuple[str, ...] = field(default_factory=registered_kinds)
     exclude: tuple[tuple[str, str], ...] = (("environment", "p"),)
     default_tz: str = "UTC"
     url_allowlist: tuple[str, ...] = ()
@@ -119,14 +125,15 @@ class Config:
                 f"POWERCYCLE_DEFAULT_TZ={default_tz!r} is not a known IANA time zone"
             ) from exc
 
+        known = registered_kinds()
         kinds = tuple(
-            k.strip().lower() for k in (get("POWERCYCLE_KINDS") or ",".join(KINDS)).split(",")
+            k.strip().lower() for k in (get("POWERCYCLE_KINDS") or ",".join(known)).split(",")
         )
-        unknown = [k for k in kinds if k not in KINDS]
+        unknown = [k for k in kinds if k not in known]
         if unknown or not kinds:
             raise ConfigError(
                 f"POWERCYCLE_KINDS: {unknown[0] if unknown else ''!r} is not one of "
-                f"{', '.join(KINDS)}"
+                f"{', '.join(known)}"
             )
 
         allowlist_raw = get("POWERCYCLE_URL_ALLOWLIST") or ""

@@ -123,9 +123,12 @@ def test_an_unknown_cluster_or_a_foreign_arn_is_an_error(
     code, out, _ = cli(capsys, "untag", "nope", "arn:aws:s3:::bucket")
     assert code == 1
     errors = [row["error"] for row in json.loads(out)]
+    # A name is asked of every kind now (an EC2 Name tag, an Auto Scaling group, a
+    # cluster), and the errors say so: same shape, the kinds listed from the registry.
     assert errors == [
-        f"no EKS cluster 'nope' in {REGION}",
-        "not an EC2 instance id, an EKS cluster name or an EKS cluster ARN",
+        f"no EC2 instance, EKS cluster or Auto Scaling group 'nope' in {REGION}",
+        "not an EC2 instance id or Name tag, an EKS cluster name or ARN or an Auto Scaling "
+        "group name or ARN",
     ]
 
 

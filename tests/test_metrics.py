@@ -574,7 +574,7 @@ def test_stats_follows_next_token_and_batches_500_queries(week: tuple[Any, Any])
     assert paging.sizes == [24] and paging.calls == 4  # 24 results, 7 to a page
     assert paged["calls"] == 4
     many = Paging(cloudwatch)
-    kinds = [*metrics.KINDS, *(f"k{n}" for n in range(86))]
+    kinds = [*metrics.kind_names(), *(f"k{n}" for n in range(86))]
     # Outside the week: moto answers 540 queries quickly when there is nothing to sum.
     stats(many, since=timedelta(days=1), now=datetime(2026, 1, 1, tzinfo=UTC), kinds=kinds)
     assert many.sizes == [500, 40] and many.calls == 72 + 6  # 500 and 40 results, 7 a page

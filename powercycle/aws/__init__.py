@@ -165,6 +165,16 @@ def default_region() -> str | None:
     return str(region) if region else None
 
 
+def known_regions() -> set[str]:
+    """Every region name the installed botocore knows, in every partition (no call)."""
+    own = session()
+    return {
+        region
+        for partition in own.get_available_partitions()
+        for region in own.get_available_regions("ec2", partition_name=partition)
+    }
+
+
 def client(service: str, region: str, *, credentials: str = OWN) -> Any:
     """The client for (credentials, region, service), made on first use and kept."""
     key = (credentials, region, service)

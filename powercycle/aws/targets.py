@@ -28,13 +28,15 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from powercycle import aws
-from powercycle.config import Config
 from powercycle.core.schedule import format_utc
 from powercycle.runtime.budget import Budget
 from powercycle.runtime.pool import Deferred, map_guarded
+
+if TYPE_CHECKING:
+    from powercycle.config import Config
 
 LOG = logging.getLogger("powercycle")
 

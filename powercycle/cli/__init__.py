@@ -27,10 +27,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from powercycle import aws
+from powercycle.app import setup_logging
 from powercycle.cli import check, plan, run, stats, tagging
 from powercycle.cli.output import UsageError, closed_pipe_is_fine
 from powercycle.config import ConfigError
-from powercycle.handler import setup_logging
 
 EXIT_USAGE = run.EXIT_USAGE
 

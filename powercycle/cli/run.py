@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from powercycle import aws, engine
+from powercycle import app, aws
 from powercycle.cli.output import Output, Progress, UsageError, note, warn
 from powercycle.config import Config
 from powercycle.engine import Outcome, Summary
@@ -49,12 +49,12 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
             action,
             parents=[common],
             help=f"{action} resources now, through the scheduler's guards",
-            description=f"{action.capitalize()} EC2 instances or EKS clusters now, as the "
+            description=f"{action.capitalize()} resources now, as the "
             "Lambda's manual payload does: excluded resources are refused, nothing is "
             "recorded (the schedule carries on).",
         )
         manual.add_argument(
-            "resources", nargs="+", metavar="RESOURCE", help="EC2 instance id, EKS name or ARN"
+            "resources", nargs="+", metavar="RESOURCE", help="an id, a name or an ARN"
         )
         manual.add_argument("--dry-run", action="store_true", help="say what would be done")
 
@@ -64,19 +64,14 @@ def settings(args: argparse.Namespace, *, dry_run: bool = False) -> Config:
     regions = tuple(args.region) if args.region else None
     for region in regions or ():
         check_region(region)
-    return Config.from_env().with_overrides(dry_run=True if dry_run else None, regions=regions)
+    return app.settings(dry_run=True if dry_run else None, regions=regions)
 
 
 def check_region(region: str) -> None:
     """Refuse a region name no AWS partition knows (a typo scans nothing, silently)."""
     if os.environ.get("AWS_ENDPOINT_URL"):
         return  # a local endpoint (moto) takes any name
-    session = aws.session()
-    known = {
-        r
-        for partition in session.get_available_partitions()
-        for r in session.get_available_regions("ec2", partition_name=partition)
-    }
+    known = aws.known_regions()
     if known and region not in known:
         raise UsageError(
             f"unknown region {region!r} (hint: `aws ec2 describe-regions` lists the regions "
@@ -120,52 +115,27 @@ def run(args: argparse.Namespace, now: datetime) -> int:
 
 def scan(config: Config, now: datetime) -> Summary:
     """A pass over every account and region of the settings, as the Lambda makes it."""
-    from powercycle.handler import scanned_providers
-
-    budget = Budget(config.budget_seconds)
-    providers, errors = scanned_providers(config, budget)
-    summary = engine.run_pass(config, now, providers=providers, budget=budget)
-    summary.errors.extend(errors)
-    return summary
+    return app.scan(config, now)
 
 
 def manual(args: argparse.Namespace, now: datetime) -> int:
+    """Act on each resource named, over every account and region of the settings: an id or
+    ARN goes to its kind; a name is looked up first (refused when several hold it)."""
     config = settings(args, dry_run=args.dry_run)
     account_ids = accounts(config)
-    instances = [r for r in args.resources if r.startswith("i-")]
-    clusters = [r for r in args.resources if not r.startswith("i-")]
+    budget = Budget(config.budget_seconds)
     summaries: list[Summary] = []
     with Progress(f"{args.command} in {scope(config, account_ids)}"):
-        if instances:
+        config, by_kind, errors = app.route(config, args.resources, budget)
+        every, target_errors = app.scanned_providers(config, budget) if by_kind else ([], [])
+        for kind, refs in by_kind.items():
+            mine = [p for p in every if p.kind == kind]
             summaries.append(
-                engine.run_manual(config, kind="ec2", refs=instances, action=args.command, now=now)
-            )
-        if clusters:
-            names, regions = cluster_names(clusters, config.regions)
-            cfg = config.with_overrides(regions=regions)
-            summaries.append(
-                engine.run_manual(cfg, kind="eks", refs=names, action=args.command, now=now)
+                app.manual(config, kind, refs, args.command, now, budget=budget, providers=mine)
             )
     summary = merge(summaries, now, config.dry_run)
+    summary.errors.extend(errors + target_errors)
     return report(args, config, summary, scope(config, account_ids))
-
-
-def cluster_names(refs: Sequence[str], regions: Sequence[str]) -> tuple[list[str], tuple[str, ...]]:
-    """EKS names from names or ARNs; an ARN's region joins the regions looked in."""
-    names, wanted = [], list(regions)
-    for ref in refs:
-        if ref.startswith("arn:"):
-            parts = ref.split(":")
-            if len(parts) < 6 or parts[2] != "eks" or not parts[5].startswith("cluster/"):
-                raise UsageError(
-                    f"{ref!r} is not an EKS cluster ARN (arn:aws:eks:...:cluster/NAME)"
-                )
-            names.append(parts[5].removeprefix("cluster/"))
-            if parts[3] not in wanted:
-                wanted.append(parts[3])
-        else:
-            names.append(ref)
-    return names, tuple(wanted)
 
 
 def merge(summaries: Sequence[Summary], now: datetime, dry_run: bool) -> Summary:

@@ -1,8 +1,10 @@
 """`powercycle tag`, `untag`, `snooze`: the tags an operator sets, written for them.
 
-RESOURCE is an EC2 instance id (`i-...`), an EKS cluster name, or an EKS cluster ARN
-(whose region is used). Instances and clusters are looked for in every region of the
-command (`--region`, repeatable, else the profile's region).
+RESOURCE is an id (an EC2 instance's `i-...`), a name (an EC2 instance's Name tag, an Auto
+Scaling group's or an EKS cluster's name) or an ARN (whose region is used). Each is looked
+for, through the providers of every kind, in every account and region the Lambda scans
+(`--region`, repeatable, narrows the regions); a name held by several resources is refused,
+listing them, and nothing is written to any of them.
 
 * `tag` validates the value first, as `check` does, and refuses one a run would refuse
   or that cannot be a tag value (over 256 characters); warnings are printed and the tag
@@ -21,12 +23,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from powercycle import aws
+from powercycle import app, aws
 from powercycle.cli.check import validate
 from powercycle.cli.output import Output, UsageError, parse_duration, parse_time, warn
 from powercycle.cli.run import EXIT_FAILED, EXIT_OK, settings
 from powercycle.config import Config
 from powercycle.core.schedule import ScheduleError, format_utc
+from powercycle.providers import Found, Tagger
+from powercycle.runtime.budget import Budget
 
 STATE_PREFIX = "powercycle:"
 HEADERS = ("resource", "Name", "kind", "region", "result")
@@ -41,13 +45,15 @@ class Target:
     id: str = ""
     region: str = ""
     arn: str = ""
-    tags: dict[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str] = field(default_factory=dict)
     error: str | None = None
     done: str = ""
+    found: Found | None = field(default=None, repr=False)
+    tagger: Tagger | None = field(default=None, repr=False)
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
-    resources = {"nargs": "+", "metavar": "RESOURCE", "help": "EC2 instance id, EKS name or ARN"}
+    resources = {"nargs": "+", "metavar": "RESOURCE", "help": "an id, a name or an ARN"}
     tag = sub.add_parser(
         "tag",
         parents=[common],
@@ -125,101 +131,46 @@ def snooze(args: argparse.Namespace, now: datetime) -> int:
     return finish(args, targets)
 
 
-# --- finding and tagging ----------------------------------------------------------------
+# --- finding and tagging: through the providers of every account and region ------------
 
 
 def find(refs: Sequence[str], config: Config) -> list[Target]:
-    """Each ref as a Target: found (kind, id, region, tags) or with an error."""
-    targets = [Target(ref) for ref in refs]
-    instances = [t for t in targets if t.ref.startswith("i-")]
-    if instances:
-        _find_instances(instances, config.regions)
-    for target in targets:
-        if not target.ref.startswith("i-"):
-            _find_cluster(target, config.regions)
+    """Each ref as a Target: found (kind, id, region, tags) or with an error. Every kind
+    is asked, whatever POWERCYCLE_KINDS says: a tag is written before a pass schedules."""
+    targets = []
+    for named in app.find(config, refs, Budget(config.budget_seconds)):
+        target = Target(named.ref, error=named.error, tagger=named.tagger, found=named.found)
+        if named.found is not None:
+            f = named.found
+            target.kind, target.id, target.region, target.arn = f.kind, f.id, f.region, f.arn
+            target.tags = f.tags
+        targets.append(target)
     return targets
 
 
-def _find_instances(targets: Sequence[Target], regions: Sequence[str]) -> None:
-    wanted = {t.ref: t for t in targets}
-    for region in regions:
-        missing = [ref for ref, t in wanted.items() if not t.kind]
-        if not missing:
-            break
-        paginator = aws.client("ec2", region).get_paginator("describe_instances")
-        # A filter, not InstanceIds=: an unknown id then means "not here", not a failure.
-        for page in paginator.paginate(Filters=[{"Name": "instance-id", "Values": missing}]):
-            for reservation in page.get("Reservations", ()):
-                for instance in reservation.get("Instances", ()):
-                    target = wanted[instance["InstanceId"]]
-                    target.kind, target.id, target.region = "ec2", instance["InstanceId"], region
-                    target.tags = {t["Key"]: t.get("Value", "") for t in instance.get("Tags", ())}
-    for target in targets:
-        if not target.kind:
-            target.error = f"no EC2 instance {target.ref} in {', '.join(regions)}"
-
-
-def _find_cluster(target: Target, regions: Sequence[str]) -> None:
-    name, where = target.ref, list(regions)
-    if target.ref.startswith("arn:"):
-        parts = target.ref.split(":")
-        if len(parts) < 6 or parts[2] != "eks" or not parts[5].startswith("cluster/"):
-            target.error = "not an EC2 instance id, an EKS cluster name or an EKS cluster ARN"
-            return
-        name, where = parts[5].removeprefix("cluster/"), [parts[3]]
-    for region in where:
-        try:
-            cluster = aws.client("eks", region).describe_cluster(name=name)["cluster"]
-        except aws.AWS_ERRORS as exc:
-            if aws.error_code(exc) == "ResourceNotFoundException":
-                continue
-            target.error = f"DescribeCluster {name} in {region}: {aws.describe_error(exc)}"
-            return
-        target.kind, target.id, target.region = "eks", name, region
-        target.arn, target.tags = str(cluster["arn"]), dict(cluster.get("tags") or {})
-        return
-    target.error = f"no EKS cluster {name!r} in {', '.join(where)}"
-
-
 def write(targets: Sequence[Target], tags: Mapping[str, str], done: str) -> None:
-    ec2: dict[str, list[Target]] = {}
+    """Write `tags` on every target found, through its provider's `record`."""
+    groups: dict[int, list[Target]] = {}
     for target in targets:
-        if target.error is not None:
-            continue
-        if target.kind == "ec2":
-            ec2.setdefault(target.region, []).append(target)
-            continue
-        try:
-            aws.client("eks", target.region).tag_resource(resourceArn=target.arn, tags=dict(tags))
-        except aws.AWS_ERRORS as exc:
-            target.error = aws.describe_error(exc)
-        else:
-            target.done = done
-    for region, group in ec2.items():
-        try:
-            aws.client("ec2", region).create_tags(
-                Resources=[t.id for t in group],
-                Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
-            )
-        except aws.AWS_ERRORS as exc:
-            for target in group:
-                target.error = aws.describe_error(exc)
-        else:
-            for target in group:
-                target.done = done
+        if target.error is None and target.tagger is not None:
+            groups.setdefault(id(target.tagger), []).append(target)
+    for group in groups.values():
+        tagger = group[0].tagger
+        assert tagger is not None
+        errors: dict[str, str] = {}
+        for key, value in tags.items():  # through the provider's own tag writing
+            try:
+                errors |= tagger.record(key, {t.id: value for t in group if t.id not in errors})
+            except aws.AWS_ERRORS as exc:
+                errors |= dict.fromkeys((t.id for t in group), aws.describe_error(exc))
+        for target in group:
+            target.error = errors.get(target.id)
+            target.done = "" if target.error else done
 
 
 def remove(target: Target, keys: Sequence[str]) -> None:
-    if target.kind == "ec2":
-        aws.client("ec2", target.region).delete_tags(
-            Resources=[target.id], Tags=[{"Key": k} for k in keys]
-        )
-    else:
-        # One key per call: moto's UntagResource drops only the first of several tagKeys,
-        # and a cluster carries a handful of our tags at most.
-        eks = aws.client("eks", target.region)
-        for key in keys:
-            eks.untag_resource(resourceArn=target.arn, tagKeys=[key])
+    assert target.tagger is not None and target.found is not None
+    target.tagger.remove_tags(target.found, keys)
 
 
 def finish(args: argparse.Namespace, targets: Sequence[Target]) -> int:

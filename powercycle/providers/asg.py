@@ -31,6 +31,8 @@ pass budget is spent, groups not reached are answered `Deferred` and retried nex
 from __future__ import annotations
 
 import logging
+import re
+import shlex
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -43,7 +45,7 @@ from powercycle.core.schedule import Action
 from powercycle.core.tags import CAPACITY as CAPACITY_TAG
 from powercycle.core.tags import Attempts, Capacity
 from powercycle.core.verify import ATTEMPTS_TAG
-from powercycle.providers.base import Provider
+from powercycle.providers.base import Found, Kind, Provider, cli_json
 from powercycle.providers.verify import asg_seen
 from powercycle.runtime.budget import Budget
 from powercycle.runtime.pool import Deferred, map_guarded
@@ -344,6 +346,26 @@ class AsgProvider:
     def _tag(self, name: str, key: str, value: str) -> None:
         self.client.create_or_update_tags(Tags=[_tag_spec(name, key, value)])
 
+    # --- the CLI: find by name, remove tags -----------------------------------
+
+    def find(self, refs: Sequence[str]) -> dict[str, list[Found]]:
+        return {
+            str(g["AutoScalingGroupName"]): [
+                Found(
+                    KIND,
+                    str(g["AutoScalingGroupName"]),
+                    self.region,
+                    self.account,
+                    str(g.get("AutoScalingGroupARN", "")),
+                    _tags(g),
+                )
+            ]
+            for g in _describe(self.client, names=refs)
+        }
+
+    def remove_tags(self, found: Found, keys: Sequence[str]) -> None:
+        self.client.delete_tags(Tags=[_tag_spec(found.id, k) for k in keys])
+
 
 def _answer(got: ActionError | BaseException | Deferred | None) -> ActionError | None:
     if isinstance(got, Deferred):
@@ -390,3 +412,22 @@ def _safe_tags(group: Mapping[str, Any]) -> dict[str, str]:
         return _tags(group)
     except Exception:
         return {}
+
+
+def _tag_command(region: str, rid: str, arn: str, tags: Mapping[str, str]) -> str:
+    spec = cli_json([_tag_spec(rid, k, v) for k, v in tags.items()])
+    return f"aws autoscaling create-or-update-tags --region {region} --tags {shlex.quote(spec)}"
+
+
+DECLARATION = Kind(
+    name=KIND,
+    payload_key="autoScalingGroups",
+    title="Auto Scaling group",
+    refs="an Auto Scaling group name or ARN",
+    factory=providers,
+    arn_pattern=re.compile(
+        r"arn:aws[a-z-]*:autoscaling:(?P<region>[a-z0-9-]+):\d*:autoScalingGroup:[^:]*"
+        r":autoScalingGroupName/(?P<name>.+)"
+    ),
+    tag_command=_tag_command,
+)

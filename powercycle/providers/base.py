@@ -1,12 +1,16 @@
-"""The provider Protocol: what the engine asks of every kind.
+"""The provider Protocol and a kind's declaration: what the engine and the doors ask of
+every kind.
 
 In a module of its own so that no kind imports the package that registers it.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from powercycle.core.model import ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action
@@ -36,3 +40,68 @@ class Provider(Protocol):
 # kind -> its providers for a pass:
 # `(config, regions, *, budget, credentials, account) -> [Provider, ...]`.
 Factory = Callable[..., list["Provider"]]
+
+
+@dataclass(frozen=True)
+class Found:
+    """A resource named on the command line, as its kind found it: enough to show it, to
+    tell it from a namesake elsewhere, and to write its tags."""
+
+    kind: str
+    id: str
+    region: str
+    account: str
+    arn: str
+    tags: Mapping[str, str] = field(repr=False)
+
+
+@runtime_checkable
+class Tagger(Provider, Protocol):
+    """What the CLI asks of a provider besides `record` (which writes its tags): find
+    resources by id, name or ARN, and remove tags."""
+
+    account: str
+
+    def find(self, refs: Sequence[str]) -> dict[str, list[Found]]:
+        """The resources each ref names in this provider's account and region."""
+        ...
+
+    def remove_tags(self, found: Found, keys: Sequence[str]) -> None:
+        """Remove `keys` from the resource (raises on failure)."""
+        ...
+
+
+# (region, resource id, ARN or "", {key: value}) -> the AWS CLI command writing those tags.
+TagCommand = Callable[[str, str, str, Mapping[str, str]], str]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of resource, as its module declares it; `providers.REGISTRY` holds them."""
+
+    name: str  # the kind's name in settings, summaries, metrics: `ec2`
+    payload_key: str  # its manual payload key: `instanceIds`
+    title: str  # in sentences: `EC2 instance`
+    refs: str  # what names one, for errors: `an EC2 instance id or Name tag`
+    factory: Factory
+    # The refs only this kind claims (an instance id); None: names, which every kind
+    # without a pattern is asked about.
+    ref_pattern: re.Pattern[str] | None = None
+    # The ARNs of this kind, with groups `region` and `name`; an ARN names one region.
+    arn_pattern: re.Pattern[str] | None = None
+    # The AWS CLI command a notice offers to snooze a resource of this kind.
+    tag_command: TagCommand | None = None
+
+    def claims(self, ref: str) -> bool:
+        """Whether `ref` can only be this kind's (an id of its shape or one of its ARNs)."""
+        return any(p is not None and p.fullmatch(ref) for p in (self.ref_pattern, self.arn_pattern))
+
+    def arn_parts(self, ref: str) -> tuple[str, str] | None:
+        """(region, name) of one of this kind's ARNs, else None."""
+        match = self.arn_pattern.fullmatch(ref) if self.arn_pattern else None
+        return (match["region"], match["name"]) if match else None
+
+
+def cli_json(value: object) -> str:
+    """JSON as the AWS CLI takes it on one line (for a kind's `tag_command`)."""
+    return json.dumps(value, separators=(",", ":"))

@@ -30,6 +30,8 @@ ones are handed to the engine `unhandled`. Capacity refusals of a start try the 
 from __future__ import annotations
 
 import logging
+import re
+import shlex
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -43,7 +45,7 @@ from powercycle.core.model import DEFERRED, ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action
 from powercycle.core.tags import Attempts
 from powercycle.core.verify import ATTEMPTS_TAG, TYPE_TAG, judge
-from powercycle.providers.base import Provider
+from powercycle.providers.base import Found, Kind, Provider, cli_json
 from powercycle.providers.ec2_fallback import (
     CAPACITY,
     Facts,
@@ -178,6 +180,20 @@ class Ec2Provider:
         # A filter, not InstanceIds=: an unknown id then means "not here", not a failed call.
         found = self._describe([{"Name": "instance-id", "Values": list(refs)}])
         return {r.id: r for r in found}
+
+    # --- the CLI: find by id or Name tag, remove tags -------------------------
+
+    def find(self, refs: Sequence[str]) -> dict[str, list[Found]]:
+        found: dict[str, list[Found]] = {}
+        ids, names = [r for r in refs if _ID.fullmatch(r)], [r for r in refs if not _ID.match(r)]
+        for key, wanted in (("instance-id", ids), ("tag:Name", names)):
+            for r in self._describe([{"Name": key, "Values": wanted}]) if wanted else ():
+                ref = r.id if key == "instance-id" else r.tags.get("Name", "")
+                found.setdefault(ref, []).append(Found(KIND, r.id, r.region, r.account, "", r.tags))
+        return found
+
+    def remove_tags(self, found: Found, keys: Sequence[str]) -> None:
+        self.client.delete_tags(Resources=[found.id], Tags=[{"Key": k} for k in keys])
 
     def _describe(
         self, filters: list[dict[str, Any]], *, check: bool = False
@@ -444,3 +460,26 @@ def _chunks(items: Sequence[str] | Iterable[str], size: int) -> Iterator[list[st
             batch = []
     if batch:
         yield batch
+
+
+def _tag_command(region: str, rid: str, arn: str, tags: Mapping[str, str]) -> str:
+    spec = cli_json([{"Key": k, "Value": v} for k, v in tags.items()])
+    return (
+        f"aws ec2 create-tags --region {region} --resources {shlex.quote(rid)} "
+        f"--tags {shlex.quote(spec)}"
+    )
+
+
+_ID = re.compile(r"i-[0-9a-f]+")
+DECLARATION = Kind(
+    name=KIND,
+    payload_key="instanceIds",
+    title="EC2 instance",
+    refs="an EC2 instance id or Name tag",
+    factory=providers,
+    ref_pattern=_ID,
+    arn_pattern=re.compile(
+        r"arn:aws[a-z-]*:ec2:(?P<region>[a-z0-9-]+):\d*:instance/(?P<name>i-[0-9a-f]+)"
+    ),
+    tag_command=_tag_command,
+)

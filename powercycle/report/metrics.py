@@ -45,10 +45,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from powercycle.providers import REGISTRY
+
 NAMESPACE = "powercycle"
 PASS_INTERVAL = timedelta(minutes=15)
 UNKNOWN = "unknown"
-KINDS = ("ec2", "eks", "asg", UNKNOWN)
+
+
+def kind_names() -> tuple[str, ...]:
+    """Every registered kind, and `unknown` (an error that names none)."""
+    return (*REGISTRY, UNKNOWN)
+
+
 COUNTS = ("Scanned", "Started", "Stopped", "Failed", "Errors", "Deferred")
 HOURS_OFF = "HoursOff"
 # What `stats` reads back, and the report's key for each.
@@ -196,7 +204,7 @@ def _error_place(error: Mapping[str, Any]) -> tuple[str, str]:
         return str(error["kind"]), str(error.get("region") or UNKNOWN)
     ident = str(error.get("id", ""))
     kind, sep, region = ident.partition(":")
-    if sep and kind in KINDS and region:
+    if sep and (kind in REGISTRY or kind == UNKNOWN) and region:
         return kind, region
     return UNKNOWN, UNKNOWN
 
@@ -227,7 +235,7 @@ def stats(
     *,
     since: timedelta,
     now: datetime,
-    kinds: Sequence[str] = KINDS,
+    kinds: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Sums over the period of each kind's metrics, with GetMetricData.
 
@@ -246,7 +254,7 @@ def stats(
 
     queries: list[dict[str, Any]] = []
     index: dict[str, tuple[str, str]] = {}
-    for kind in kinds:
+    for kind in kinds if kinds is not None else kind_names():
         for metric in STATS:
             query_id = f"q{len(queries)}"
             index[query_id] = (kind, metric)

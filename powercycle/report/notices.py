@@ -36,6 +36,7 @@ from powercycle import aws
 from powercycle.core.decide import Power, parse_state, parse_utc
 from powercycle.core.schedule import Event, Schedule, format_utc
 from powercycle.core.tags import NOTICE, SKIP_UNTIL, STATE
+from powercycle.providers import REGISTRY
 from powercycle.runtime.budget import Budget
 from powercycle.runtime.pool import Deferred, map_guarded
 from powercycle.runtime.text import duration, error_line, squash
@@ -146,7 +147,7 @@ class Notice:
         return json.dumps({"default": self.text()})
 
     def text(self) -> str:
-        kind_name = _KIND_NAMES.get(self.kind, self.kind)
+        kind_name = REGISTRY[self.kind].title if self.kind in REGISTRY else self.kind
         when = f"{_local(self.stop, self.tz)} ({self.tz.key}), {format_utc(self.stop)} UTC"
         if self.reason == "max-runtime":
             runtime = duration(self.max_runtime) if self.max_runtime else "its maxRuntime"
@@ -186,35 +187,13 @@ class Notice:
         return "\n".join(lines)
 
 
-_KIND_NAMES = {"ec2": "EC2 instance", "eks": "EKS cluster", "asg": "Auto Scaling group"}
-
-
 def raw_snooze_command(notice: Notice) -> str | None:
     """The AWS CLI command that writes the snooze tag, or None for a kind it cannot tag."""
-    until = format_utc(notice.snooze_until)
-    region = f"--region {notice.region}"
-    if notice.kind == "ec2":
-        tags = _compact([{"Key": SKIP_UNTIL_TAG, "Value": until}])
-        return (
-            f"aws ec2 create-tags {region} --resources {shlex.quote(notice.id)} "
-            f"--tags {shlex.quote(tags)}"
-        )
-    if notice.kind == "eks":
-        arn = (
-            shlex.quote(notice.arn)
-            if notice.arn
-            else f'"$(aws eks describe-cluster {region} --name {shlex.quote(notice.id)} '
-            '--query cluster.arn --output text)"'
-        )
-        tags = _compact({SKIP_UNTIL_TAG: until})
-        return f"aws eks tag-resource {region} --resource-arn {arn} --tags {shlex.quote(tags)}"
-    if notice.kind == "asg":
-        tag = {"ResourceId": notice.id, "ResourceType": "auto-scaling-group"}
-        tags = _compact(
-            [{**tag, "Key": SKIP_UNTIL_TAG, "Value": until, "PropagateAtLaunch": False}]
-        )
-        return f"aws autoscaling create-or-update-tags {region} --tags {shlex.quote(tags)}"
-    return None
+    kind = REGISTRY.get(notice.kind)
+    if kind is None or kind.tag_command is None:
+        return None
+    tags = {SKIP_UNTIL_TAG: format_utc(notice.snooze_until)}
+    return kind.tag_command(notice.region, notice.id, notice.arn or "", tags)
 
 
 # --- which stops are due ------------------------------------------------------------
@@ -399,6 +378,3 @@ def _local(moment: datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
 
 
-def _compact(value: object) -> str:
-    """JSON as the AWS CLI takes it on one line."""
-    return json.dumps(value, separators=(",", ":"))

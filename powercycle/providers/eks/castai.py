@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -33,11 +32,13 @@ from powercycle.core.model import ActionError, ActRequest, Resource
 from powercycle.core.tags import OPERATION as OPERATION_TAG
 from powercycle.core.tags import Attempts, OperationTag
 from powercycle.core.verify import ATTEMPTS_TAG
+from powercycle.providers.eks.backend import Host, Target
 from powercycle.runtime.text import squash
+
+__all__ = ["CALLS", "POWER", "CastAIBackend", "Target", "arn_account", "arn_region", "unexpected"]
 
 if TYPE_CHECKING:
     from powercycle.core.schedule import Action
-    from powercycle.providers.eks import EksProvider
 
 LOG = logging.getLogger("powercycle.eks")
 
@@ -52,19 +53,11 @@ POWER = {
 CALLS = {"stop": "hibernate", "start": "resume"}
 
 
-@dataclass(frozen=True)
-class Target:
-    """Where to act on a resource: its CAST AI id ("" for node groups), its ARN for tags."""
-
-    castai_id: str
-    arn: str | None
-
-
 class CastAIBackend:
-    """The CAST AI side of one region's `EksProvider` (its targets, tags and budget)."""
+    """The CAST AI side of one region of an EKS pass (its `Host`: targets, tags, budget)."""
 
-    def __init__(self, provider: EksProvider) -> None:
-        self._p = provider
+    def __init__(self, host: Host) -> None:
+        self._p = host
         # Clusters whose failed operation is still in their tag: cleared once the event is
         # recorded (or replaced by the operation of a new accepted action).
         self._failed_operations: set[str] = set()
