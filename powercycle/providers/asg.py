@@ -18,7 +18,8 @@ remembered size above it is clamped to it and the start says so. MaxSize is neve
 Then the memory and its seal are removed. Its presence means "powercycle holds this group at
 zero, and these are the sizes to give back": a memory left over from an older stop never
 overrides sizes a person chose since. A group at zero without the tag is stopped, but a
-start has nothing to restore and fails saying so (set its size by hand once; the next stop remembers it).
+start has nothing to restore and fails saying so (set its size by hand once; the next
+stop remembers it).
 
 Power, read from the describe answer (no extra call):
 - running: desired > 0, unless it is still starting (instances launching, none in service);
