@@ -1,7 +1,8 @@
 """The CAST AI backend of `providers/eks`: clusters hibernated and resumed by CAST AI.
 
 CAST AI says whether a cluster is running and does the work: stop = hibernate, start =
-resume on the schedule's `resume.instanceType` or `CASTAI_RESUME_INSTANCE_TYPE`. Key and
+resume on the schedule's `resume.instanceType` (refused unless listed in
+`CASTAI_RESUME_INSTANCE_TYPES` when that is set) or `CASTAI_RESUME_INSTANCE_TYPE`. Key and
 listing are shared by every region of a pass (`castai_access.CastAIAccess`).
 
 A cluster tagged `powercycle:operation` has that operation read first: running -> in
@@ -217,9 +218,16 @@ class CastAIBackend:
                 operation = client.hibernate(target.castai_id)
             else:
                 options = request.schedule.resume if request.schedule else None
-                instance_type = (
-                    options.instance_type if options and options.instance_type else None
-                ) or p.config.castai_resume_instance_type
+                asked = options.instance_type if options and options.instance_type else None
+                allowed = p.config.castai_resume_instance_types
+                if asked and allowed and asked not in allowed:
+                    # A tag is a request, never a grant: the operator bounds the types.
+                    return ActionError(
+                        "InstanceTypeRefused",
+                        f"resume.instanceType {asked!r} is not in CASTAI_RESUME_INSTANCE_TYPES "
+                        f"({', '.join(allowed)}): not resumed",
+                    )
+                instance_type = asked or p.config.castai_resume_instance_type
                 if not instance_type:
                     return ActionError(
                         "NoInstanceType",
