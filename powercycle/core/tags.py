@@ -319,6 +319,14 @@ class OperationTag:
 MEMORIES = (CAPACITY, NODEGROUPS, TYPE)
 
 
+_INSTANCE_TYPE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9]+", re.ASCII)
+
+
+def is_instance_type(value: str) -> bool:
+    """A `powercycle:type` value that names an instance type (`m5.large`)."""
+    return _INSTANCE_TYPE.fullmatch(value) is not None
+
+
 def seal_tag(memory: str) -> str:
     """`powercycle:capacity` -> `powercycle:seal:capacity`."""
     return SEAL_PREFIX + memory.removeprefix(PREFIX)
