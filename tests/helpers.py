@@ -227,7 +227,7 @@ def log_lines(records: Iterable[Any]) -> list[dict[str, Any]]:
 
 def sealed_tags(arn: str, memory: str, values: Mapping[str, str]) -> dict[str, str]:
     """A memory's tags with the seal powercycle would write (the tests' key)."""
-    from powercycle.core.tags import sealed
+    from powercycle.core.seal import sealed
 
     return sealed(TEST_KEY.encode(), arn, memory, values)
 

@@ -17,6 +17,7 @@ from powercycle.castai.client import _segment
 from powercycle.cli import main
 from powercycle.config import Config
 from powercycle.core import seal
+from powercycle.core.seal import sealed, unsealed
 from powercycle.core.tags import (
     CAPACITY,
     MAX_SIZE,
@@ -28,8 +29,6 @@ from powercycle.core.tags import (
     TagError,
     remembered_sizes,
     seal_tag,
-    sealed,
-    unsealed,
 )
 from powercycle.handler import run_event
 from powercycle.providers.eks import nodegroups as ng

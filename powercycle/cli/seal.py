@@ -26,6 +26,7 @@ from powercycle.cli.run import settings
 from powercycle.cli.tagging import Target, find, finish
 from powercycle.config import Config
 from powercycle.core import tags as memory
+from powercycle.core.seal import sealed
 from powercycle.core.tags import CAPACITY, NODEGROUPS, TYPE, Capacity, TagError
 
 # An Auto Scaling group's MaxSize as found (ref -> size): what its memory is checked against.
@@ -102,7 +103,7 @@ def _review(target: Target, key: SealKey, config: Config, *, yes: bool) -> None:
             target.done = "not sealed"
             return
     try:
-        tags = memory.sealed(key.get(), _arn(target), name, values)
+        tags = sealed(key.get(), _arn(target), name, values)
     except KeyUnavailable as exc:
         target.error = str(exc)
         return

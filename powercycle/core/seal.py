@@ -13,7 +13,16 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+from powercycle.core.tags import (
+    NODEGROUPS,
+    TagError,
+    is_nodegroups_part,
+    nodegroups_part,
+    quote,
+    seal_tag,
+)
 
 VERSION = b"powercycle-seal-v1"
 KEPT_BYTES = 20  # 160 bits of the 256
@@ -47,3 +56,47 @@ def matches(key: bytes, arn: str, tag: str, values: Sequence[str], value: str | 
     if match is None or int(match.group(1)) != len(values):
         return False
     return hmac.compare_digest(match.group(2), mac(key, arn, tag, values))
+
+
+# --- memories: their parts and seal tag ----------------------------------------------
+
+
+def _part_keys(memory: str, count: int) -> list[str]:
+    return [nodegroups_part(i) for i in range(1, count + 1)] if memory == NODEGROUPS else [memory]
+
+
+def sealed(key: bytes, arn: str, memory: str, values: Mapping[str, str]) -> dict[str, str]:
+    """The tags to write for a memory (tag -> value, its parts) with its seal."""
+    keys = _part_keys(memory, len(values))
+    if sorted(keys) != sorted(values):
+        raise TagError(f"{memory}: parts {sorted(values)} are not {keys}")
+    value = seal(key, arn, memory, [values[k] for k in keys])
+    return {**values, seal_tag(memory): value}
+
+
+def unsealed(key: bytes, arn: str, memory: str, tags: Mapping[str, str]) -> dict[str, str]:
+    """The memory's parts (tag -> value), once every part is there and its seal checks.
+
+    A `TagError` naming the tag otherwise: the memory is then not acted on, every tag kept.
+    """
+    present = [k for k in tags if k == memory or (memory == NODEGROUPS and is_nodegroups_part(k))]
+    seal_key = seal_tag(memory)
+    raw = tags.get(seal_key)
+    count = parts_of(raw)
+    review = "nothing changed, every tag kept; review it and run `powercycle seal` on it"
+    if raw is None:
+        raise TagError(f"{memory} has no seal ({seal_key}): not written by powercycle; {review}")
+    if count is None:
+        raise TagError(f"{seal_key} {quote(raw, 40)} is not a seal; {review}")
+    keys = _part_keys(memory, count)
+    missing = [k for k in keys if k not in tags]
+    if missing:
+        raise TagError(
+            f"{', '.join(missing)} missing (its seal covers {count} parts); {review}"
+        )
+    extra = sorted(set(present) - set(keys))
+    if extra:
+        raise TagError(f"{', '.join(extra)} not covered by {seal_key}; {review}")
+    if not matches(key, arn, memory, [tags[k] for k in keys], raw):
+        raise TagError(f"{memory}: its seal ({seal_key}) does not check; {review}")
+    return {k: tags[k] for k in keys}

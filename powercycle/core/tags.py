@@ -17,11 +17,11 @@ writes their values; the rest of the house asks it:
 | `powercycle:seal:<memory>`    | `<parts>:<mac>`, the seal of a memory    | asg, ec2, eks     |
 
 Memories (`capacity`, `nodegroups` with its parts, `type`: what powercycle gives back
-later) are sealed (`core.seal`): the companion tag `powercycle:seal:capacity` (`:type`,
-`:nodegroups`) holds an HMAC over the resource's ARN, the memory's key, its part count and
-every part's value. `sealed` writes a memory with its seal (one tag call), `unsealed`
-gives its values back only when every part is there and the seal checks: a tag anyone can
-write is a request, never a grant.
+later) are sealed: the companion tag `powercycle:seal:capacity` (`:type`, `:nodegroups`,
+named by `seal_tag`) holds an HMAC over the resource's ARN, the memory's key, its part
+count and every part's value (`core.seal`: `sealed` writes a memory with its seal,
+`unsealed` gives its values back only when every part is there and the seal checks): a
+tag anyone can write is a request, never a grant.
 
 `read_marks` turns the tags of one resource into `Marks`, once per pass, at discovery: the
 decision, verification and notices read the record, never the raw tags. A value that cannot
@@ -36,7 +36,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from powercycle.core import seal as _seal
 from powercycle.core.schedule import Event
 
 PREFIX = "powercycle:"
@@ -340,47 +339,6 @@ def is_memory(key: str) -> bool:
 def memory_tags(tags: Mapping[str, str]) -> dict[str, str]:
     """The memories (and seals) among a resource's tags."""
     return {k: v for k, v in tags.items() if is_memory(k)}
-
-
-def _part_keys(memory: str, count: int) -> list[str]:
-    return [nodegroups_part(i) for i in range(1, count + 1)] if memory == NODEGROUPS else [memory]
-
-
-def sealed(key: bytes, arn: str, memory: str, values: Mapping[str, str]) -> dict[str, str]:
-    """The tags to write for a memory (tag -> value, its parts) with its seal."""
-    keys = _part_keys(memory, len(values))
-    if sorted(keys) != sorted(values):
-        raise TagError(f"{memory}: parts {sorted(values)} are not {keys}")
-    seal = _seal.seal(key, arn, memory, [values[k] for k in keys])
-    return {**values, seal_tag(memory): seal}
-
-
-def unsealed(key: bytes, arn: str, memory: str, tags: Mapping[str, str]) -> dict[str, str]:
-    """The memory's parts (tag -> value), once every part is there and its seal checks.
-
-    A `TagError` naming the tag otherwise: the memory is then not acted on, every tag kept.
-    """
-    present = [k for k in tags if k == memory or (memory == NODEGROUPS and is_nodegroups_part(k))]
-    seal_key = seal_tag(memory)
-    raw = tags.get(seal_key)
-    count = _seal.parts_of(raw)
-    review = "nothing changed, every tag kept; review it and run `powercycle seal` on it"
-    if raw is None:
-        raise TagError(f"{memory} has no seal ({seal_key}): not written by powercycle; {review}")
-    if count is None:
-        raise TagError(f"{seal_key} {quote(raw, 40)} is not a seal; {review}")
-    keys = _part_keys(memory, count)
-    missing = [k for k in keys if k not in tags]
-    if missing:
-        raise TagError(
-            f"{', '.join(missing)} missing (its seal covers {count} parts); {review}"
-        )
-    extra = sorted(set(present) - set(keys))
-    if extra:
-        raise TagError(f"{', '.join(extra)} not covered by {seal_key}; {review}")
-    if not _seal.matches(key, arn, memory, [tags[k] for k in keys], raw):
-        raise TagError(f"{memory}: its seal ({seal_key}) does not check; {review}")
-    return {k: tags[k] for k in keys}
 
 
 # --- one resource's marks ----------------------------------------------------------------

@@ -46,8 +46,9 @@ from powercycle.core import verify
 from powercycle.core.decide import Power, StateTagError, parse_state
 from powercycle.core.model import DEFERRED, NOTED, ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action
+from powercycle.core.seal import sealed, unsealed
 from powercycle.core.tags import CAPACITY as CAPACITY_TAG
-from powercycle.core.tags import Attempts, Capacity, TagError, seal_tag, sealed, unsealed
+from powercycle.core.tags import Attempts, Capacity, TagError, seal_tag
 from powercycle.core.verify import ATTEMPTS_TAG
 from powercycle.providers.base import Provider
 from powercycle.providers.verify import asg_seen

@@ -36,7 +36,8 @@ from typing import Any
 from powercycle import aws
 from powercycle.aws.sealkey import KeyUnavailable
 from powercycle.core.model import ActionError, ActRequest
-from powercycle.core.tags import TagError, memory_tags, seal_tag, sealed, unsealed
+from powercycle.core.seal import sealed, unsealed
+from powercycle.core.tags import TagError, memory_tags, seal_tag
 from powercycle.core.verify import TYPE_TAG
 from powercycle.runtime.budget import Budget
 

@@ -41,8 +41,9 @@ from powercycle.core import tags as memory
 from powercycle.core.decide import Power
 from powercycle.core.model import DEFERRED, NOTED, ActionError
 from powercycle.core.schedule import Action
+from powercycle.core.seal import sealed, unsealed
 from powercycle.core.tags import NODEGROUPS as TAG
-from powercycle.core.tags import Attempts, Sizes, TagError, memory_tags, seal_tag, sealed, unsealed
+from powercycle.core.tags import Attempts, Sizes, TagError, memory_tags, seal_tag
 from powercycle.core.verify import PENDING, TOOK, Failed, Seen
 from powercycle.runtime.budget import Budget
 from powercycle.runtime.pool import Deferred, map_guarded
