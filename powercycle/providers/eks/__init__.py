@@ -101,6 +101,8 @@ class EksProvider:
         self._groups: dict[str, nodegroups.Groups] = {}
         self._castai = CastAIBackend(self)
         self.key = sealkey.for_pass(config, castai.budget)
+        # Clusters whose finished operation's tag is to be removed (`tidy`): name -> ARN.
+        self.done_operations: dict[str, str] = {}
 
     @property
     def client(self) -> Any:
@@ -386,6 +388,14 @@ class EksProvider:
             return aws.describe_error(exc)
         self._castai.recorded(rid, target.arn)
         return None
+
+    def tidy(self, resources: Sequence[Resource]) -> dict[str, str]:
+        """Tags of finished CAST AI operations removed, for the screened clusters only."""
+        for resource in resources:
+            arn = self.done_operations.pop(resource.id, None)
+            if arn is not None:
+                self._castai.untag(resource.id, arn)
+        return {}
 
     def untag(self, name: str, arn: str | None, keys: list[str]) -> None:
         """Tags powercycle no longer needs on the cluster (not in a dry run)."""

@@ -84,7 +84,9 @@ class CastAIBackend:
         """The operation an earlier pass started (one GET, only for clusters with the tag)."""
         check = check_operation(self._p.access.client(), raw)
         if check.drop_tag:
-            self.untag(name, arn)
+            # Removed by `EksProvider.tidy`, only once the engine screened the cluster:
+            # an excluded, snoozed or invalid one gets no write of any kind.
+            self._p.done_operations[name] = arn
         if check.failed:
             self._failed_operations.add(name)
         return check
