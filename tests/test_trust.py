@@ -568,3 +568,29 @@ def test_sizes_split_in_parts_round_trip_through_the_seal() -> None:
     assert unsealed(KEY, "arn:x", NODEGROUPS, tags) == parts
     with pytest.raises(TagError, match="not covered"):
         unsealed(KEY, "arn:x", NODEGROUPS, {**tags, f"{NODEGROUPS}:{len(parts) + 1}": "{}"})
+
+
+EKS_ONLY = Config(regions=(REGION,), kinds=("eks",), retry_delay_s=0.0)
+
+
+def test_through_the_handler_forged_or_partial_node_group_memories_change_nothing(
+    eks: Any,
+) -> None:
+    arn = cluster(eks, {f"group-{i:02d}-{'x' * 40}": [1, 2, 3] for i in range(16)})
+    run_event({}, EKS_ONLY, EVENING)
+    held = eks.describe_cluster(name="dev")["cluster"]["tags"]
+    assert held[seal_tag(NODEGROUPS)].startswith("4:")
+    eks.untag_resource(resourceArn=arn, tagKeys=[f"{NODEGROUPS}:2"])  # part 2 deleted
+    before = eks.describe_cluster(name="dev")["cluster"]["tags"]
+
+    result = run_event({}, EKS_ONLY, MORNING)
+
+    assert f"{NODEGROUPS}:2 missing" in errors_of(result)["dev"]
+    groups = eks.list_nodegroups(clusterName="dev")["nodegroups"]
+    assert all(scaling(eks, name) == [0, 0, 3] for name in groups)
+    assert eks.describe_cluster(name="dev")["cluster"]["tags"] == before
+
+    eks.tag_resource(resourceArn=arn, tags={NODEGROUPS: json.dumps({"web": [0, 500, 1000]})})
+    result = run_event({}, EKS_ONLY, at("2026-11-24 08:20"))
+    assert NODEGROUPS in errors_of(result)["dev"]
+    assert all(scaling(eks, name) == [0, 0, 3] for name in groups)
