@@ -594,3 +594,19 @@ def test_through_the_handler_forged_or_partial_node_group_memories_change_nothin
     result = run_event({}, EKS_ONLY, at("2026-11-24 08:20"))
     assert NODEGROUPS in errors_of(result)["dev"]
     assert all(scaling(eks, name) == [0, 0, 3] for name in groups)
+
+
+def test_seal_reviews_an_instance_s_type_and_the_next_stopped_pass_gives_it_back(
+    ec2: Any,
+    shared_client: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("POWERCYCLE_KINDS", "ec2")
+    (box,) = launch(ec2, {TAG: SEED, TYPE: "t3.micro"}, state="stopped")
+    moto_instance(box).instance_type = "m5.large"  # on a fallback from before seals
+    code, out, err = cli(capsys, "seal", box, "--region", REGION, "--json", "--yes")
+    assert code == 0 and "sealed" in out and "t3.micro" in err
+    assert unsealed(KEY, instance_arn(box), TYPE, tags_of(ec2, box)) == {TYPE: "t3.micro"}
+    run_event({}, EC2_ONLY, MORNING)
+    assert moto_instance(box).instance_type == "t3.micro"
