@@ -76,6 +76,11 @@ class Config:
     castai_api_key: str | None = field(default=None, repr=False)
     castai_secret_name: str = DEFAULT_SECRET_NAME
     castai_resume_instance_type: str | None = None
+    # A tag is a request, never a grant (design): the key that seals memories, the types
+    # a fallback may be larger than its own, the types a tag may resume CAST AI on.
+    key_secret: str = "powercycle/key"  # noqa: S105 - a secret's name
+    allowed_types: tuple[str, ...] = ()
+    castai_resume_instance_types: tuple[str, ...] = ()
     sns_topic_arn: str | None = None
     # Scale (design: "Interfaces added in turn 2 > Scale").
     all_regions: bool = False  # POWERCYCLE_REGIONS=all: every region enabled for the account
@@ -156,6 +161,9 @@ class Config:
             castai_api_key=get("CASTAI_API_KEY"),
             castai_secret_name=get("CASTAI_SECRET_NAME") or DEFAULT_SECRET_NAME,
             castai_resume_instance_type=get("CASTAI_RESUME_INSTANCE_TYPE"),
+            key_secret=get("POWERCYCLE_KEY_SECRET") or "powercycle/key",
+            allowed_types=_list(get("POWERCYCLE_ALLOWED_TYPES")),
+            castai_resume_instance_types=_list(get("CASTAI_RESUME_INSTANCE_TYPES")),
             sns_topic_arn=get("POWERCYCLE_SNS_TOPIC_ARN"),
             all_regions=all_regions,
             account_roles=tuple(filter(None, roles)),
@@ -199,6 +207,10 @@ def _library(raw: str | None) -> str | None:
             "location of a document of named schedules, without #name"
         )
     return raw
+
+
+def _list(raw: str | None) -> tuple[str, ...]:
+    return tuple(p.strip() for p in (raw or "").split(",") if p.strip())
 
 
 def _number(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:

@@ -265,6 +265,7 @@ def _act_and_record(
         mine = lanes[provider]
         if prepare is not None:
             prepare(mine)
+        _tidy(provider, mine)
         if config.dry_run:
             _dry_run(mine)
             return
@@ -286,6 +287,26 @@ def _act_and_record(
             for outcome in lanes[provider]:
                 if outcome.result == "planned":
                     _fail(outcome, "failed", describe(failure), keep_reason=True)
+
+
+def _tidy(provider: Provider, outcomes: Sequence[Outcome]) -> None:
+    """A provider's writes that are not actions (an EC2 fallback's own type given back),
+    only for resources screened and decided: never an excluded, snoozed or invalid one.
+    A memory it cannot act on is that resource's error: nothing else is done to it."""
+    tidy = getattr(provider, "tidy", None)
+    if tidy is None:
+        return
+    screened = [
+        o
+        for o in outcomes
+        if o.decision is not None and o.result in ("planned", "none") and o.reason != "snoozed"
+    ]
+    if not screened:
+        return
+    errors = tidy([o.resource for o in screened])
+    for outcome in screened:
+        if errors.get(outcome.resource.id):
+            _fail(outcome, "bad-tag", errors[outcome.resource.id])
 
 
 def _dry_run(outcomes: Sequence[Outcome]) -> None:

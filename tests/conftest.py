@@ -14,7 +14,7 @@ from powercycle import aws as aws_module
 from powercycle import engine
 from powercycle.config import Config
 from powercycle.providers.ec2 import Ec2Provider
-from tests.helpers import REGION, Calls
+from tests.helpers import KEY_SECRET, REGION, TEST_KEY, Calls
 
 AWS_VARS = (
     "AWS_ACCESS_KEY_ID",
@@ -44,6 +44,9 @@ POWERCYCLE_VARS = (
     "CASTAI_API_KEY",
     "CASTAI_SECRET_NAME",
     "CASTAI_RESUME_INSTANCE_TYPE",
+    "CASTAI_RESUME_INSTANCE_TYPES",
+    "POWERCYCLE_KEY_SECRET",
+    "POWERCYCLE_ALLOWED_TYPES",
 )
 
 
@@ -76,6 +79,10 @@ def moto(aws_env: None) -> Iterator[None]:
     from moto import mock_aws
 
     with mock_aws():
+        # powercycle's key, as the template creates it (memories are sealed with it).
+        boto3.client("secretsmanager", region_name=REGION).create_secret(
+            Name=KEY_SECRET, SecretString=TEST_KEY
+        )
         yield
 
 

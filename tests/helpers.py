@@ -16,6 +16,9 @@ TAG = "ec2Powercycle"
 STATE_TAG = "powercycle:state"
 # The schedule of the ec2-powercycle README (seed 001): office hours, Monday to Friday.
 SEED = '{ "start": "0 8 * * 1-5", "stop": "55 17 * * 1-5" }'
+# powercycle's key in the tests' moto (conftest creates the secret with it).
+KEY_SECRET = "powercycle/key"
+TEST_KEY = "test-key-0123456789abcdef-not-a-real-one"
 MUTATING = {"StartInstances", "StopInstances", "CreateTags", "DeleteTags"}
 
 
@@ -220,3 +223,16 @@ def log_lines(records: Iterable[Any]) -> list[dict[str, Any]]:
         if isinstance(parsed, dict) and "resource" in parsed:
             lines.append(parsed)
     return lines
+
+
+def sealed_tags(arn: str, memory: str, values: Mapping[str, str]) -> dict[str, str]:
+    """A memory's tags with the seal powercycle would write (the tests' key)."""
+    from powercycle.core.seal import sealed
+
+    return sealed(TEST_KEY.encode(), arn, memory, values)
+
+
+def instance_arn(instance_id: str, region: str = REGION) -> str:
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    return f"arn:aws:ec2:{region}:{DEFAULT_ACCOUNT_ID}:instance/{instance_id}"

@@ -643,6 +643,9 @@ def test_every_setting_is_a_parameter_the_code_reads(template: dict[str, Any]) -
         "CASTAI_API_URL",
         "CASTAI_SECRET_NAME",
         "CASTAI_RESUME_INSTANCE_TYPE",
+        "CASTAI_RESUME_INSTANCE_TYPES",
+        "POWERCYCLE_ALLOWED_TYPES",
+        "POWERCYCLE_KEY_SECRET",
         "POWERCYCLE_SNS_TOPIC_ARN",
         "POWERCYCLE_NOTICE_MINUTES",
         "POWERCYCLE_ACCOUNT_ROLES",
@@ -652,6 +655,8 @@ def test_every_setting_is_a_parameter_the_code_reads(template: dict[str, Any]) -
     }
     assert set(variables) == expected
     source = "".join(p.read_text() for p in (REPO / "powercycle").rglob("*.py"))
+    # The key's secret is the stack's own (generated), not a parameter.
+    assert variables.pop("POWERCYCLE_KEY_SECRET") == {"Ref": "Key"}
     for name, value in variables.items():
         assert set(value) == {"Ref"} and value["Ref"] in template["Parameters"], name
         assert f'"{name}"' in source, f"{name} is not read by powercycle"
@@ -742,6 +747,11 @@ def test_role_grants_nothing_broad(template: dict[str, Any]) -> None:
                 ["autoscaling:DescribeScalingActivities"],
                 ["ec2:DescribeRegions"],
             ), sid
+    own = statements(template)["ReadOwnKey"]
+    assert own["Action"] == "secretsmanager:GetSecretValue" and own["Resource"] == {"Ref": "Key"}
+    key = template["Resources"]["Key"]
+    assert key["Type"] == "AWS::SecretsManager::Secret"
+    assert "GenerateSecretString" in key["Properties"]
     secret = statements(template)["ReadCastAiKey"]
     assert re.search(r"secret:\$\{CastAiSecretName\}-\?{6}$", secret["Resource"]["Fn::Sub"])
 

@@ -331,7 +331,10 @@ def test_a_failed_operation_unhandles_the_event(aws: None, castai: CastAIStandin
     # A retry is its own reason: the state tag is kept, the resource says `retry`.
     assert dev.retry and dev.tags[STATE] == cluster_tags("dev")[STATE]
     assert found["canary"].unhandled is None
-    assert OPERATION_TAG not in cluster_tags("canary")  # done: removed
+    # Done: removed once the engine screened it (`tidy`), never during discovery.
+    assert OPERATION_TAG in cluster_tags("canary")
+    provider.tidy(list(found.values()))
+    assert OPERATION_TAG not in cluster_tags("canary")
     assert castai.counts["operation"] == 2
 
 
@@ -363,3 +366,20 @@ def test_a_bad_state_tag_fails_only_its_cluster(aws: None, castai: CastAIStandin
     summary = run_event({}, cfg, at("2026-11-23 18:00"))
     assert by_id(summary)["canary"]["result"] == "done"
     assert "dev" in errors(summary)
+
+
+def test_a_snoozed_cluster_keeps_its_finished_operation_tag(
+    aws: None, castai: CastAIStandin
+) -> None:
+    """Screen before any write: a finished operation's tag is removed only from a cluster
+    the pass screened; a snoozed (or excluded) one gets no write of any kind."""
+    pair(castai)
+    run_event({}, config(castai), at("2026-11-23 18:00"))
+    arn = boto3.client("eks", region_name=REGION).describe_cluster(name="canary")["cluster"]["arn"]
+    boto3.client("eks", region_name=REGION).tag_resource(
+        resourceArn=arn, tags={"powercycle:skip-until": "2026-11-30T00:00:00Z"}
+    )
+    before = cluster_tags("canary")
+    run_event({}, config(castai), at("2026-11-23 18:15"))
+    assert OPERATION_TAG not in cluster_tags("dev")  # screened: its finished operation forgotten
+    assert cluster_tags("canary") == before  # snoozed: nothing written, nothing removed

@@ -25,9 +25,10 @@ from powercycle.providers import DEFERRED
 from powercycle.providers.eks import nodegroups as ng
 from powercycle.providers.eks.nodegroups import Groups, NodeGroupError, NotReached
 from powercycle.runtime.budget import Budget
-from tests.helpers import REGION, SEED, STATE_TAG, at, client_error, ticks
+from tests.helpers import REGION, SEED, STATE_TAG, TEST_KEY, at, client_error, ticks
 
 CLUSTER = "dev"
+SEAL_KEY = TEST_KEY.encode  # powercycle's key, as the provider hands it over
 SIZES = {"web": [1, 3, 5], "batch": [0, 2, 4], "jobs": [2, 2, 10]}
 
 
@@ -114,14 +115,14 @@ def test_three_groups_go_to_zero_and_come_back_exactly(eks: Any) -> None:
     groups = read(eks)
     assert ng.power(groups, None) is Power.RUNNING
 
-    result = ng.stop(eks, groups)
+    result = ng.stop(eks, groups, SEAL_KEY)
     assert result.error is None
     assert result.groups == {"web": "stopped", "batch": "stopped", "jobs": "stopped"}
     assert sizes_now(eks) == {"web": [0, 0, 5], "batch": [0, 0, 4], "jobs": [0, 0, 10]}
     assert json.loads(cluster_tags(eks)[TAG]) == SIZES
     assert ng.power(read(eks), "stop") is Power.STOPPED
 
-    result = ng.start(eks, read(eks))
+    result = ng.start(eks, read(eks), SEAL_KEY)
     assert result.error is None and result.notes == ()
     assert sizes_now(eks) == SIZES
     assert TAG not in cluster_tags(eks)  # forgotten once given back
@@ -130,11 +131,11 @@ def test_three_groups_go_to_zero_and_come_back_exactly(eks: Any) -> None:
 
 def test_a_group_added_is_left_and_one_deleted_is_reported(eks: Any) -> None:
     make_cluster(eks, SIZES)
-    ng.stop(eks, read(eks))
+    ng.stop(eks, read(eks), SEAL_KEY)
     eks.delete_nodegroup(clusterName=CLUSTER, nodegroupName="batch")
     add_group(eks, "gpu", [0, 1, 2])
 
-    result = ng.start(eks, read(eks))
+    result = ng.start(eks, read(eks), SEAL_KEY)
 
     assert result.error is None
     assert result.groups == {
@@ -152,7 +153,7 @@ def test_a_group_added_is_left_and_one_deleted_is_reported(eks: Any) -> None:
 def test_a_failing_group_is_isolated_and_the_retry_keeps_the_remembered_sizes(eks: Any) -> None:
     make_cluster(eks, SIZES)
     refusal = refuse_update(eks, "batch", "InvalidParameterException", "no")
-    result = ng.stop(eks, read(eks))
+    result = ng.stop(eks, read(eks), SEAL_KEY)
     assert result.error is not None and result.error.code == "InvalidParameterException"
     assert "'batch'" in result.error.message and "(done: jobs, web)" in result.error.message
     assert sizes_now(eks) == {"web": [0, 0, 5], "batch": [0, 2, 4], "jobs": [0, 0, 10]}
@@ -161,23 +162,23 @@ def test_a_failing_group_is_isolated_and_the_retry_keeps_the_remembered_sizes(ek
     again = read(eks)
     # The stop was not recorded (the state tag still says start): still running, stop again.
     assert ng.power(again, "start") is Power.RUNNING
-    assert ng.stop(eks, again).error is None
+    assert ng.stop(eks, again, SEAL_KEY).error is None
     # web and jobs were at zero: their remembered sizes are kept, never zeros.
     assert json.loads(cluster_tags(eks)[TAG]) == SIZES
     # A start that did not finish is decided again the same way (state says stop).
     refusal = refuse_update(eks, "jobs", "ThrottlingException")
-    partial = ng.start(eks, read(eks))
+    partial = ng.start(eks, read(eks), SEAL_KEY)
     assert partial.error is not None and TAG in cluster_tags(eks)
     assert ng.power(read(eks), "stop") is Power.STOPPED
     refusal.lift()
-    assert ng.start(eks, read(eks)).error is None
+    assert ng.start(eks, read(eks), SEAL_KEY).error is None
     assert sizes_now(eks) == SIZES
 
 
 def test_an_update_in_progress_is_deferred(eks: Any) -> None:
     make_cluster(eks, {"web": [1, 1, 2]})
     refuse_update(eks, "web", "ResourceInUseException")
-    result = ng.stop(eks, read(eks))
+    result = ng.stop(eks, read(eks), SEAL_KEY)
     assert result.error is not None and result.error.code == DEFERRED
     assert "in progress" in result.error.message
     assert result.groups == {"web": "deferred"}
@@ -190,7 +191,7 @@ def test_the_memory_is_written_first_or_nothing_is_touched(eks: Any) -> None:
         raise client_error("AccessDeniedException", "no tagging", "TagResource")
 
     eks.meta.events.register("before-parameter-build.eks.TagResource", deny)
-    result = ng.stop(eks, read(eks))
+    result = ng.stop(eks, read(eks), SEAL_KEY)
     assert result.error is not None and result.error.code == "AccessDeniedException"
     assert "no node group touched" in result.error.message
     assert sizes_now(eks) == SIZES
@@ -201,18 +202,18 @@ def test_a_long_memory_is_split_over_several_tags(
 ) -> None:
     many = {f"group-{i:02d}-{'x' * 40}": [i % 3, i % 3 + 1, 9] for i in range(12)}
     make_cluster(eks, many)
-    assert ng.stop(eks, read(eks)).error is None
+    assert ng.stop(eks, read(eks), SEAL_KEY).error is None
     tags = cluster_tags(eks)
     parts = {k for k in tags if k.startswith(TAG)}
     assert parts == {TAG} | {f"{TAG}:{i}" for i in range(2, len(parts) + 1)}
     assert len(parts) > 1 and all(len(tags[k]) <= 256 for k in parts)
     assert ng.remembered_sizes(tags)[0] == {k: Sizes(*v) for k, v in many.items()}
-    assert ng.start(eks, read(eks)).error is None
+    assert ng.start(eks, read(eks), SEAL_KEY).error is None
     assert sizes_now(eks) == many
     assert not [k for k in cluster_tags(eks) if k.startswith(TAG)]
 
     monkeypatch.setattr(memory, "MAX_PARTS", 2)  # the limit lives with the tag codec
-    result = ng.stop(eks, read(eks))
+    result = ng.stop(eks, read(eks), SEAL_KEY)
     assert result.error is not None and result.error.code == "TooManyNodeGroups"
     assert "nothing changed" in result.error.message
     assert sizes_now(eks) == many
@@ -221,7 +222,7 @@ def test_a_long_memory_is_split_over_several_tags(
 def test_stale_parts_are_removed_when_the_memory_shrinks(eks: Any) -> None:
     arn = make_cluster(eks, {"web": [1, 2, 3]})
     eks.tag_resource(resourceArn=arn, tags={f"{TAG}:2": '{"old": [1, 1, 1]}'})
-    assert ng.stop(eks, read(eks)).error is None
+    assert ng.stop(eks, read(eks), SEAL_KEY).error is None
     tags = cluster_tags(eks)
     assert {k for k in tags if k.startswith(TAG)} == {TAG}
     assert json.loads(tags[TAG]) == {"web": [1, 2, 3]}  # a group gone is not remembered
@@ -272,7 +273,7 @@ def test_nothing_remembered_is_a_start_that_says_why(eks: Any) -> None:
     make_cluster(eks, {"web": [0, 0, 2]})
     groups = read(eks)
     assert ng.power(groups, None) is Power.STOPPED
-    result = ng.start(eks, groups)
+    result = ng.start(eks, groups, SEAL_KEY)
     assert result.error is not None and result.error.code == "NothingRemembered"
 
 
@@ -286,7 +287,7 @@ def test_the_budget_bounds_every_call(eks: Any) -> None:
     make_cluster(eks, SIZES)
     with pytest.raises(NotReached):
         read(eks, budget=Budget(0.0))
-    result = ng.stop(eks, read(eks), budget=Budget(0.0))
+    result = ng.stop(eks, read(eks), SEAL_KEY, budget=Budget(0.0))
     assert result.error is not None and result.error.code == DEFERRED
     assert sizes_now(eks) == SIZES and TAG not in cluster_tags(eks)
 

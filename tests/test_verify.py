@@ -28,10 +28,12 @@ from tests.helpers import (
     Calls,
     at,
     image,
+    instance_arn,
     launch,
     moto_instance,
     refuse,
     schedule_tag,
+    sealed_tags,
     set_launch_time,
     set_state,
     state_of,
@@ -48,6 +50,8 @@ KMS = ("Client.InternalError: Client error on launch", "Client.InternalError")
 
 
 def config(**overrides: Any) -> Config:
+    # The operator admits the fallback types these tests use (larger than t3.micro).
+    overrides.setdefault("allowed_types", ("m5.*", "m6i.*"))
     return Config(regions=(REGION,), kinds=("ec2",), retry_delay_s=0.0, **overrides)
 
 
@@ -391,7 +395,10 @@ def test_a_dry_run_changes_nothing(ec2: Any) -> None:
     ec2.create_tags(Resources=[bounced], Tags=[{"Key": STATE_TAG, "Value": START}])
     bounce(bounced)
     moto_instance(on_fallback).instance_type = "m5.large"
-    ec2.create_tags(Resources=[on_fallback], Tags=[{"Key": TYPE_TAG, "Value": "t3.micro"}])
+    memory = sealed_tags(instance_arn(on_fallback), TYPE_TAG, {TYPE_TAG: "t3.micro"})
+    ec2.create_tags(
+        Resources=[on_fallback], Tags=[{"Key": k, "Value": v} for k, v in memory.items()]
+    )
     before = {i: tags_of(ec2, i) for i in (bounced, on_fallback, confirmed)}
     calls = Calls(ec2)
 

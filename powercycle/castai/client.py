@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import requests
 import urllib3.exceptions
@@ -251,7 +251,8 @@ class CastAIClient:
         return self.listing().clusters
 
     def get_cluster(self, cluster_id: str) -> Cluster:
-        answer = self._call("GET", f"{CLUSTERS_PATH}/{cluster_id}", what=f"get {cluster_id}")
+        path = f"{CLUSTERS_PATH}/{_segment(cluster_id)}"
+        answer = self._call("GET", path, what=f"get {cluster_id}")
         try:
             return Cluster.from_api(answer)
         except ValueError as exc:
@@ -259,19 +260,22 @@ class CastAIClient:
 
     def hibernate(self, cluster_id: str) -> str:
         """Ask CAST AI to hibernate; returns the operation id."""
-        path = f"{CLUSTERS_PATH}/{cluster_id}/hibernate"
+        path = f"{CLUSTERS_PATH}/{_segment(cluster_id)}/hibernate"
         answer = self._call("POST", path, what=f"hibernate {cluster_id}")
         return str(answer.get("operationId") or "")
 
     def resume(self, cluster_id: str, *, instance_type: str, spot: bool) -> str:
         """Ask CAST AI to resume on `instance_type`; returns the operation id."""
         body = {"instanceType": instance_type, "spotConfig": {"isSpot": spot}}
-        path = f"{CLUSTERS_PATH}/{cluster_id}/resume"
+        path = f"{CLUSTERS_PATH}/{_segment(cluster_id)}/resume"
         answer = self._call("POST", path, what=f"resume {cluster_id}", body=body)
         return str(answer.get("operationId") or "")
 
     def operation(self, operation_id: str) -> dict[str, Any]:
-        return self._call("GET", f"{OPERATIONS_PATH}/{operation_id}", what="operation")
+        # The id comes from a tag (validated in `core.tags.OperationTag`): escaped, so that
+        # nothing in it can leave its path segment (`..`, `?`, `%2e`).
+        path = f"{OPERATIONS_PATH}/{_segment(operation_id)}"
+        return self._call("GET", path, what="operation")
 
     # --- transport ---------------------------------------------------------------
 
@@ -343,6 +347,12 @@ class CastAIClient:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
+
+
+def _segment(value: str) -> str:
+    """One URL path segment: every character but letters, digits and `-_.~` escaped."""
+    escaped = quote(value, safe="")
+    return escaped.replace(".", "%2E") if escaped in (".", "..") else escaped
 
 
 def _not_sent(exc: requests.RequestException) -> bool:

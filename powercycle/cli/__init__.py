@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 
 from powercycle import aws
 from powercycle.app import setup_logging
-from powercycle.cli import check, plan, run, stats, tagging
+from powercycle.cli import check, plan, run, seal, stats, tagging
 from powercycle.cli.output import UsageError, closed_pipe_is_fine
 from powercycle.config import ConfigError
 
@@ -104,6 +104,7 @@ def dispatch(args: argparse.Namespace) -> int:
             "untag": tagging.untag,
             "snooze": tagging.snooze,
             "stats": stats.run,
+            "seal": seal.run,
         }[args.command]
         return command(args, now)
     except BrokenPipeError:
@@ -167,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_parsers(sub, common)
     tagging.add_parsers(sub, common)
     stats.add_parser(sub, common)
+    seal.add_parser(sub, common)
     check.add_parser(sub)
     sub.choices["check"].add_argument("--debug", action="store_true", help="show tracebacks")
     sub.choices["check"].add_argument("--profile", default=None, help="AWS profile (for s3://)")

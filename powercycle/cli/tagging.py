@@ -10,7 +10,9 @@ listing them, and nothing is written to any of them.
   or that cannot be a tag value (over 256 characters); warnings are printed and the tag
   is still written.
 * `untag` removes the schedule tag and every `powercycle:*` tag (state, snooze, the
-  bookkeeping of attempts, capacities and operations): the scheduler forgets it.
+  bookkeeping of attempts and operations): the scheduler forgets it. It refuses while the
+  resource carries a memory (sizes or a type powercycle gives back at the next start),
+  saying what would be lost, unless `--memories`.
 * `snooze` writes `powercycle:skip-until`: the scheduler leaves it alone until then.
 """
 
@@ -29,6 +31,7 @@ from powercycle.cli.output import Output, UsageError, parse_duration, parse_time
 from powercycle.cli.run import EXIT_FAILED, EXIT_OK, settings
 from powercycle.config import Config
 from powercycle.core.schedule import ScheduleError, format_utc
+from powercycle.core.tags import SEAL_PREFIX, is_memory
 from powercycle.providers import Found, Tagger
 from powercycle.runtime.budget import Budget
 
@@ -71,6 +74,11 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
         "forgets the resource.",
     )
     untag.add_argument("resources", **resources)
+    untag.add_argument(
+        "--memories",
+        action="store_true",
+        help="remove the sizes or type powercycle remembers too (they are then lost)",
+    )
     snooze = sub.add_parser(
         "snooze",
         parents=[common],
@@ -108,6 +116,14 @@ def untag(args: argparse.Namespace, now: datetime) -> int:
         if target.error is not None:
             continue
         keys = [k for k in target.tags if k == config.tag or k.startswith(STATE_PREFIX)]
+        held = sorted(k for k in keys if is_memory(k) and not k.startswith(SEAL_PREFIX))
+        if held and not args.memories:
+            lost = ", ".join(f"{k}={target.tags[k]}" for k in held)
+            target.error = (
+                f"refused, nothing removed: it holds {lost} (what powercycle gives back at "
+                "its next start); start it first, or pass --memories to lose it"
+            )
+            continue
         if not keys:
             target.done = "nothing to remove"
             continue

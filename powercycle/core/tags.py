@@ -14,6 +14,14 @@ writes their values; the rest of the house asks it:
 | `powercycle:capacity`         | `min,desired,max` of a stopped group     | asg               |
 | `powercycle:nodegroups[:n]`   | `{"ng": [min, desired, max]}` in parts   | eks (node groups) |
 | `powercycle:operation`        | `hibernate@<accepted>/<operation id>`    | eks (CAST AI)     |
+| `powercycle:seal:<memory>`    | `<parts>:<mac>`, the seal of a memory    | asg, ec2, eks     |
+
+Memories (`capacity`, `nodegroups` with its parts, `type`: what powercycle gives back
+later) are sealed: the companion tag `powercycle:seal:capacity` (`:type`, `:nodegroups`,
+named by `seal_tag`) holds an HMAC over the resource's ARN, the memory's key, its part
+count and every part's value (`core.seal`: `sealed` writes a memory with its seal,
+`unsealed` gives its values back only when every part is there and the seal checks): a
+tag anyone can write is a request, never a grant.
 
 `read_marks` turns the tags of one resource into `Marks`, once per pass, at discovery: the
 decision, verification and notices read the record, never the raw tags. A value that cannot
@@ -39,6 +47,9 @@ TYPE = "powercycle:type"
 CAPACITY = "powercycle:capacity"
 NODEGROUPS = "powercycle:nodegroups"
 OPERATION = "powercycle:operation"
+SEAL_PREFIX = "powercycle:seal:"
+# The largest size a memory may hold: anything above is refused before any call.
+MAX_SIZE = 10_000
 
 STATE_FORMAT = "<start|stop>@<UTC time, e.g. 2026-11-23T18:00:00Z>"
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -136,6 +147,9 @@ class Attempts:
 # --- powercycle:capacity ---------------------------------------------------------------
 
 
+_SIZE = re.compile(r"[0-9]{1,6}", re.ASCII)
+
+
 @dataclass(frozen=True)
 class Capacity:
     """The sizes of a group: what `powercycle:capacity` remembers (`min,desired,max`)."""
@@ -150,10 +164,13 @@ class Capacity:
     @classmethod
     def parse(cls, value: str) -> Capacity:
         parts = value.strip().split(",")
-        try:
-            low, desired, high = (int(p) for p in parts)
-        except ValueError:
-            raise TagError(f"{CAPACITY} {value[:40]!r} is not min,desired,max") from None
+        if len(parts) != 3 or not all(_SIZE.fullmatch(p.strip()) for p in parts):
+            raise TagError(
+                f"{CAPACITY} {value[:40]!r} is not min,desired,max (whole numbers 0-{MAX_SIZE})"
+            )
+        low, desired, high = (int(p) for p in parts)
+        if high > MAX_SIZE:
+            raise TagError(f"{CAPACITY} {value[:40]!r}: sizes above {MAX_SIZE} are refused")
         if not 0 <= low <= desired <= high:
             raise TagError(f"{CAPACITY} {value[:40]!r} does not hold min <= desired <= max")
         return cls(low, desired, high)
@@ -220,11 +237,12 @@ def _sizes(value: object, fix: str, name: str) -> Sizes:
         isinstance(value, list)
         and len(value) == 3
         and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-        and 0 <= value[0] <= value[1] <= value[2]
+        and 0 <= value[0] <= value[1] <= value[2] <= MAX_SIZE
     ):
         return Sizes(value[0], value[1], value[2])
     raise TagError(
-        f"{fix}: {name!r} is not [min, desired, max] with min <= desired <= max; "
+        f"{fix}: {name!r} is not [min, desired, max] with min <= desired <= max "
+        f"<= {MAX_SIZE}; "
         "fix or delete the tag"
     )
 
@@ -257,6 +275,10 @@ def _json(doc: object) -> str:
 # --- powercycle:operation --------------------------------------------------------------
 
 
+# A CAST AI operation id as it may reach a URL path (it is escaped there too).
+_OPERATION_ID = re.compile(r"[A-Za-z0-9-]{1,64}", re.ASCII)
+
+
 @dataclass(frozen=True)
 class OperationTag:
     """The value of `powercycle:operation`: which call, when it was accepted, its id."""
@@ -279,16 +301,44 @@ class OperationTag:
         """None for a value that names no operation (the tag is then dropped)."""
         value = value.strip()
         if "@" not in value:
-            return cls("", None, value) if value and "/" not in value else None
+            return cls("", None, value) if _OPERATION_ID.fullmatch(value) else None
         action, _, rest = value.partition("@")
         when, _, operation_id = rest.partition("/")
-        if not operation_id or "/" in operation_id:
-            return None
+        if not _OPERATION_ID.fullmatch(operation_id):
+            return None  # it goes into a URL: nothing but an id
         try:
             accepted = datetime.strptime(when, UTC_FORMAT).replace(tzinfo=UTC)
         except ValueError:
             accepted = None
         return cls(action, accepted, operation_id)
+
+
+# --- seals ------------------------------------------------------------------------------
+
+MEMORIES = (CAPACITY, NODEGROUPS, TYPE)
+
+
+_INSTANCE_TYPE = re.compile(r"[a-z][a-z0-9-]*\.[a-z0-9]+", re.ASCII)
+
+
+def is_instance_type(value: str) -> bool:
+    """A `powercycle:type` value that names an instance type (`m5.large`)."""
+    return _INSTANCE_TYPE.fullmatch(value) is not None
+
+
+def seal_tag(memory: str) -> str:
+    """`powercycle:capacity` -> `powercycle:seal:capacity`."""
+    return SEAL_PREFIX + memory.removeprefix(PREFIX)
+
+
+def is_memory(key: str) -> bool:
+    """A tag holding (or sealing) something powercycle gives back later."""
+    return key in (CAPACITY, TYPE) or is_nodegroups_part(key) or key.startswith(SEAL_PREFIX)
+
+
+def memory_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """The memories (and seals) among a resource's tags."""
+    return {k: v for k, v in tags.items() if is_memory(k)}
 
 
 # --- one resource's marks ----------------------------------------------------------------

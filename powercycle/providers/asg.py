@@ -4,17 +4,22 @@ Discovery: one paginated `DescribeAutoScalingGroups` with the server-side filter
 `tag-key=<schedule tag>`. A group of an EKS managed node group (tag `eks:nodegroup-name`)
 belongs to its cluster: it is not a resource of this kind.
 
-Stop: the group's `min,desired,max` goes to its tag `powercycle:capacity` first
-(`CreateOrUpdateTags`, `PropagateAtLaunch=False`); only once that tag is written is the
-group set to MinSize 0 / DesiredCapacity 0, MaxSize left as it is. A failed tag write is a
-failed stop and the group is not touched: sizes are never lost. A group with min 0 and
+Stop: the group's `min,desired,max` goes to its tag `powercycle:capacity` first, sealed
+(`powercycle:seal:capacity`, `core.tags.sealed`; one `CreateOrUpdateTags`,
+`PropagateAtLaunch=False`); only once that tag is written is the group set to MinSize 0 /
+DesiredCapacity 0, MaxSize left as it is. A failed tag write (or a key that cannot be read)
+is a failed stop and the group is not touched: sizes are never lost. A group with min 0 and
 desired 5 comes back as 0/5/max, not 1/1.
 
-Start: MinSize, DesiredCapacity and MaxSize are set back exactly from the tag, then the tag
-is removed. Its presence means "powercycle holds this group at zero, and these are the
-sizes to give back": a memory left over from an older stop never overrides sizes a person
-chose since. A group at zero without the tag is stopped, but a start has nothing to
-restore and fails saying so (set its size by hand once; the next stop remembers it).
+Start: only a memory whose seal checks is acted on (else an error naming the tag, nothing
+changed). MinSize and DesiredCapacity are set back from it, never above the group's
+*current* MaxSize (a tag is a request, never a grant: a start never raises a maximum): a
+remembered size above it is clamped to it and the start says so. MaxSize is never sent.
+Then the memory and its seal are removed. Its presence means "powercycle holds this group at
+zero, and these are the sizes to give back": a memory left over from an older stop never
+overrides sizes a person chose since. A group at zero without the tag is stopped, but a
+start has nothing to restore and fails saying so (set its size by hand once; the next
+stop remembers it).
 
 Power, read from the describe answer (no extra call):
 - running: desired > 0, unless it is still starting (instances launching, none in service);
@@ -38,12 +43,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from powercycle import aws
+from powercycle.aws import sealkey
 from powercycle.core import verify
 from powercycle.core.decide import Power, StateTagError, parse_state
-from powercycle.core.model import DEFERRED, ActionError, ActRequest, Resource
+from powercycle.core.model import DEFERRED, NOTED, ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action
+from powercycle.core.seal import sealed, unsealed
 from powercycle.core.tags import CAPACITY as CAPACITY_TAG
-from powercycle.core.tags import Attempts, Capacity
+from powercycle.core.tags import Attempts, Capacity, TagError, seal_tag
 from powercycle.core.verify import ATTEMPTS_TAG
 from powercycle.providers.base import Found, Kind, Provider, cli_json
 from powercycle.providers.verify import asg_seen
@@ -129,7 +136,9 @@ class AsgProvider:
         self._credentials = credentials
         # name -> sizes as discovered: what a stop remembers, what a start compares.
         self._groups: dict[str, Capacity] = {}
-        self._remembered: dict[str, str | None] = {}
+        self._remembered: dict[str, Mapping[str, str]] = {}
+        self._arns: dict[str, str] = {}
+        self._key = sealkey.for_pass(config, budget)
         # Attempts of this pass's accepted actions, written with the state tag (`record`).
         self._attempts: dict[str, Attempts] = {}
 
@@ -174,7 +183,8 @@ class AsgProvider:
             if power is Power.STOPPED and remembered is not None:
                 Capacity.parse(remembered)  # a start needs it: unreadable is an error now
             self._groups[name] = capacity
-            self._remembered[name] = remembered
+            self._remembered[name] = tags
+            self._arns[name] = str(group.get("AutoScalingGroupARN") or "")
             verdict = self._checked(group, tags) if ATTEMPTS_TAG in tags else verify.Verdict()
             if verdict.drop_tag:
                 # Judged: the tag stays (the next action overwrites it), and a new attempt
@@ -249,7 +259,8 @@ class AsgProvider:
         names = list(dict.fromkeys(r.resource.id for r in allowed))
         one = self._stop if action == "stop" else self._start
         results.update(zip(names, self._each(names, one), strict=True))
-        with_state, alone = verify.accepted(allowed, results, self._config.state_tag)
+        taken = {k: None if v is not None and v.code == NOTED else v for k, v in results.items()}
+        with_state, alone = verify.accepted(allowed, taken, self._config.state_tag)
         self._attempts.update(with_state)
         for name, attempt in alone.items():
             try:
@@ -264,8 +275,18 @@ class AsgProvider:
             return ActionError("NotDiscovered", f"{name} was not found in this pass")
         if capacity.desired == 0 and capacity.min == 0:
             return None  # already at zero: the memory it may hold is the one to keep
+        arn = self._arns.get(name)
+        if not arn:
+            return ActionError("NoArn", f"{name}: no group ARN to seal its sizes with")
         try:
-            self._tag(name, CAPACITY_TAG, capacity.tag_value())
+            value = {CAPACITY_TAG: capacity.tag_value()}
+            memory = sealed(self._key.get(), arn, CAPACITY_TAG, value)
+        except sealkey.KeyUnavailable as exc:
+            return ActionError("KeyUnavailable", f"{exc}; group left as it is")
+        try:
+            self.client.create_or_update_tags(
+                Tags=[_tag_spec(name, k, v) for k, v in memory.items()]
+            )
         except aws.AWS_ERRORS as exc:
             return ActionError(
                 aws.error_code(exc),
@@ -280,28 +301,38 @@ class AsgProvider:
     def _start(self, name: str) -> ActionError | None:
         if name not in self._groups:
             return ActionError("NotDiscovered", f"{name} was not found in this pass")
-        remembered = self._remembered.get(name)
-        if remembered is None:
+        tags = self._remembered.get(name) or {}
+        if CAPACITY_TAG not in tags:
             return ActionError(
                 "NothingRemembered",
                 f"no {CAPACITY_TAG} tag: powercycle did not stop this group, so it has no "
                 "sizes to restore; set them by hand once",
             )
         try:
-            target = Capacity.parse(remembered)
-        except ValueError as exc:
-            return ActionError("BadCapacityTag", f"{exc}; set the sizes by hand")
+            values = unsealed(self._key.get(), self._arns.get(name, ""), CAPACITY_TAG, tags)
+            target = Capacity.parse(values[CAPACITY_TAG])
+        except sealkey.KeyUnavailable as exc:
+            return ActionError("KeyUnavailable", f"{exc}; group left as it is")
+        except TagError as exc:
+            return ActionError("BadCapacityTag", f"{exc}; or set the sizes by hand")
+        ceiling = self._groups[name].max
+        low, desired = min(target.min, ceiling), min(target.desired, ceiling)
         self.client.update_auto_scaling_group(
-            AutoScalingGroupName=name,
-            MinSize=target.min,
-            DesiredCapacity=target.desired,
-            MaxSize=target.max,
+            AutoScalingGroupName=name, MinSize=low, DesiredCapacity=desired
         )
         try:
-            self.client.delete_tags(Tags=[_tag_spec(name, CAPACITY_TAG)])
+            self.client.delete_tags(
+                Tags=[_tag_spec(name, CAPACITY_TAG), _tag_spec(name, seal_tag(CAPACITY_TAG))]
+            )
         except aws.AWS_ERRORS as exc:
             # The group is restored; the next stop overwrites the tag.
             LOG.warning("powercycle: %s restored, %s kept: %s", name, CAPACITY_TAG, error_line(exc))
+        if (low, desired) != (target.min, target.desired):
+            return ActionError(
+                NOTED,
+                f"remembered min {target.min} / desired {target.desired} clamped to the "
+                f"group's current maximum {ceiling}: a start never raises a maximum",
+            )
         return None
 
     def _each(

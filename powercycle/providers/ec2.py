@@ -24,7 +24,9 @@ tag `powercycle:attempts`, in the same `CreateTags` call as the state tag, and j
 the next discovery from what `DescribeInstances` returns (`State`, `StateReason`,
 `LaunchTime`): confirmed ones lose the tag (one `DeleteTags` per 1000 of them), failed
 ones are handed to the engine `unhandled`. Capacity refusals of a start try the schedule's
-`fallbackTypes` (`providers.ec2_fallback`). Instances without those tags cost nothing more.
+`fallbackTypes` (`providers.ec2_fallback`); a fallback's own type is given back by `tidy`,
+which the engine calls only for resources it screened (never an excluded, snoozed or
+invalid one), before they act. Instances without those tags cost nothing more.
 """
 
 from __future__ import annotations
@@ -39,20 +41,20 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from powercycle import aws
+from powercycle.aws import sealkey
 from powercycle.core import verify
 from powercycle.core.decide import Power
 from powercycle.core.model import DEFERRED, ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action
 from powercycle.core.tags import Attempts
-from powercycle.core.verify import ATTEMPTS_TAG, TYPE_TAG, judge
+from powercycle.core.verify import ATTEMPTS_TAG, judge
 from powercycle.providers.base import Found, Kind, Provider, cli_json
 from powercycle.providers.ec2_fallback import (
-    CAPACITY,
     Facts,
+    TypeGuard,
     facts,
-    groups,
-    restore_type,
-    start_on_fallback,
+    fall_back,
+    give_back_all,
 )
 from powercycle.providers.verify import ec2_seen
 from powercycle.runtime.budget import Budget
@@ -135,6 +137,8 @@ class Ec2Provider:
         self._facts: dict[str, Facts] = {}
         self._done_tags: dict[str, set[str]] = defaultdict(set)
         self._attempts: dict[str, Attempts] = {}
+        self._key = sealkey.for_pass(config, budget)
+        self._guard: TypeGuard | None = None
 
     def __repr__(self) -> str:
         return f"Ec2Provider({self.account or 'own'}, {self.region})"
@@ -154,7 +158,6 @@ class Ec2Provider:
                 members.append(resource)
             else:
                 yield resource
-        self._remove_done_tags()
         if not members:
             return  # no Auto Scaling call at all
         scheduled = self._scheduled_groups({r.tags[ASG_TAG] for r in members}, tag)
@@ -208,9 +211,13 @@ class Ec2Provider:
         )
         for page in pages:
             for reservation in page.get("Reservations", ()):
+                owner = str(reservation.get("OwnerId") or self.account)
                 for instance in reservation.get("Instances", ()):
                     resource = self._resource(instance)
-                    yield self._checked(instance, resource) if check else resource
+                    if check:
+                        arn = _arn(self.region, owner, resource.id)
+                        resource = self._checked(instance, resource, arn)
+                    yield resource
 
     def _resource(self, instance: Mapping[str, Any]) -> Resource:
         instance_id = str(instance.get("InstanceId", "?"))
@@ -346,37 +353,25 @@ class Ec2Provider:
 
     # --- verified actions ------------------------------------------------------------
 
-    def _checked(self, instance: Mapping[str, Any], resource: Resource) -> Resource:
+    def _checked(self, instance: Mapping[str, Any], resource: Resource, arn: str) -> Resource:
         try:
-            return self._judged(instance, resource)
+            return self._judged(instance, resource, arn)
         except Exception as exc:  # a check that fails is no reason to stop scheduling
             LOG.warning("powercycle: %s not checked: %s: %s", resource.id, type(exc).__name__, exc)
             return resource
 
-    def _judged(self, instance: Mapping[str, Any], resource: Resource) -> Resource:
-        """Judge the action an earlier pass had accepted, and give back a fallback's type.
+    def _judged(self, instance: Mapping[str, Any], resource: Resource, arn: str) -> Resource:
+        """Judge the action an earlier pass had accepted (no write: `tidy` writes).
 
-        Only instances carrying `powercycle:attempts` or `powercycle:type` cost anything.
+        Only instances carrying `powercycle:attempts` cost anything.
         """
         if resource.power is None or resource.skip:
             return resource
         tags = dict(resource.tags)
-        known = facts(instance, tags)
-        stopped = instance.get("State", {}).get("Name") == "stopped"
-        if (
-            stopped
-            and TYPE_TAG in tags
-            and self._budget.open()
-            and restore_type(self.client, resource.id, known, dry_run=self._config.dry_run)
-        ):
-            self._done_tags[resource.id].add(TYPE_TAG)
-            del tags[TYPE_TAG]
-            restored = known.original or known.instance_type
-            known = replace(known, instance_type=restored, original=None)
-        self._facts[resource.id] = known
+        self._facts[resource.id] = facts(instance, tags, arn)
         raw = tags.get(ATTEMPTS_TAG)
         if raw is None:
-            return replace(resource, tags=tags) if len(tags) != len(resource.tags) else resource
+            return resource
         state = tags.get(self._config.state_tag)
         attempts = Attempts.parse(raw)
         seen = ec2_seen(attempts, instance) if attempts and attempts.event == state else None
@@ -386,6 +381,25 @@ class Ec2Provider:
             # nothing), and a new attempt for the same event counts from one again.
             del tags[ATTEMPTS_TAG]
         return replace(resource, tags=tags, unhandled=verdict.unhandled, retry=verdict.retry)
+
+    def tidy(self, resources: Sequence[Resource]) -> dict[str, str]:
+        """Give screened, stopped instances their own type back (`ec2_fallback.give_back`),
+        before anything acts on them. The engine calls it only for resources it screened:
+        never an excluded, snoozed or invalid one. Returns an error per id whose memory is
+        not acted on (its seal does not check, or the key cannot be read)."""
+        stopped = [r.id for r in resources if r.power is Power.STOPPED]
+        errors, done = give_back_all(
+            self.client,
+            stopped,
+            self._facts,
+            self._key.get,
+            budget=self._budget,
+            dry_run=self._config.dry_run,
+        )
+        for resource_id, keys in done.items():
+            self._done_tags[resource_id].update(keys)
+        self._remove_done_tags()
+        return errors
 
     def _remove_done_tags(self) -> None:
         """One DeleteTags per set of keys (and 1000 ids): the tags judged done."""
@@ -418,37 +432,26 @@ class Ec2Provider:
         self, requests: Sequence[ActRequest], results: dict[str, ActionError | None]
     ) -> None:
         """Starts refused for capacity: each (type, zone) group alone, then fallback types."""
-        refused = [
-            r.resource.id
-            for r in requests
-            if (error := results.get(r.resource.id)) is not None and error.code in CAPACITY
-        ]
-        wanted = {
-            r.resource.id: r.schedule.fallback_types
-            for r in requests
-            if r.schedule is not None and r.schedule.fallback_types
-        }
-        if not any(i in wanted for i in refused):
-            return
-        start = self._start
-        split = groups(refused, self._facts)
-        if len(split) > 1:
-            for group in split:
-                if self._budget.open():
-                    self._attempt(group, start, 0, results)
-        for instance_id in refused:
-            error = results.get(instance_id)
-            known = self._facts.get(instance_id)
-            if error is None or error.code not in CAPACITY:
-                continue
-            if instance_id not in wanted or known is None:
-                continue
-            results[instance_id] = start_on_fallback(
-                self.client, instance_id, known, wanted[instance_id], error, budget=self._budget
-            )
+        if self._guard is None:
+            self._guard = TypeGuard(self.client, self._config.allowed_types)
+        fall_back(
+            self.client,
+            requests,
+            results,
+            self._facts,
+            retry=lambda group: self._attempt(group, self._start, 0, results),
+            budget=self._budget,
+            key=self._key.get,
+            guard=self._guard,
+        )
 
     def _start(self, batch: list[str]) -> None:
         self.client.start_instances(InstanceIds=batch)
+
+
+def _arn(region: str, account: str, instance_id: str) -> str:
+    partition = {"cn": "aws-cn", "us-gov": "aws-us-gov"}.get(region.rsplit("-", 2)[0], "aws")
+    return f"arn:{partition}:ec2:{region}:{account}:instance/{instance_id}"
 
 
 def _chunks(items: Sequence[str] | Iterable[str], size: int) -> Iterator[list[str]]:

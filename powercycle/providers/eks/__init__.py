@@ -22,6 +22,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from powercycle import aws
+from powercycle.aws import sealkey
 from powercycle.castai.access import NOT_CONFIGURED, CastAIAccess, match_eks
 from powercycle.castai.client import DEFERRED, CastAIError, Listing
 from powercycle.core import verify
@@ -101,6 +102,9 @@ class EksProvider:
         # Clusters going to zero through their node groups, as read in this pass.
         self._groups: dict[str, nodegroups.Groups] = {}
         self._castai = CastAIBackend(self)
+        self.key = sealkey.for_pass(config, castai.budget)
+        # Clusters whose finished operation's tag is to be removed (`tidy`): name -> ARN.
+        self.done_operations: dict[str, str] = {}
 
     @property
     def client(self) -> Any:
@@ -327,12 +331,7 @@ class EksProvider:
         ]
         answers = self.each(
             mine,
-            lambda r: nodegroups.act(
-                self.eks(r.resource.region),
-                action,
-                self._groups[r.resource.id],
-                budget=self.budget,
-            ),
+            lambda r: self._nodegroups_act(r, action),
             lambda r: ActionError(DEFERRED, "pass budget spent before the node groups were scaled"),
         )
         results.update(zip((r.resource.id for r in mine), answers, strict=True))
@@ -344,6 +343,18 @@ class EksProvider:
         if not requests:
             return results
         return results | self._castai.act(action, requests)
+
+    def _nodegroups_act(self, request: ActRequest, action: Action) -> ActionError | None:
+        try:
+            return nodegroups.act(
+                self.eks(request.resource.region),
+                action,
+                self._groups[request.resource.id],
+                self.key.get,
+                budget=self.budget,
+            )
+        except sealkey.KeyUnavailable as exc:
+            return ActionError("KeyUnavailable", f"{exc}; no node group touched")
 
     def _attempted(self, request: ActRequest, event: str) -> None:
         """An accepted node-group start: its attempt for the event, checked next pass."""
@@ -379,6 +390,14 @@ class EksProvider:
             return aws.describe_error(exc)
         self._castai.recorded(rid, target.arn)
         return None
+
+    def tidy(self, resources: Sequence[Resource]) -> dict[str, str]:
+        """Tags of finished CAST AI operations removed, for the screened clusters only."""
+        for resource in resources:
+            arn = self.done_operations.pop(resource.id, None)
+            if arn is not None:
+                self._castai.untag(resource.id, arn)
+        return {}
 
     def untag(self, name: str, arn: str | None, keys: list[str]) -> None:
         """Tags powercycle no longer needs on the cluster (not in a dry run)."""

@@ -43,6 +43,9 @@ class Host(Protocol):
     budget: Budget
     # Resource id -> where to act on it; the backend registers what it discovers.
     targets: dict[str, Target]
+    # Cluster name -> ARN of a CAST AI operation judged done: its tag is removed only once
+    # the resource is screened (`tidy`), never for an excluded or snoozed cluster.
+    done_operations: dict[str, str]
 
     def eks(self, region: str) -> Any:
         """The EKS client of `region`, with the pass's credentials."""

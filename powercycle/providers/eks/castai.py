@@ -1,7 +1,8 @@
 """The CAST AI backend of `providers/eks`: clusters hibernated and resumed by CAST AI.
 
 CAST AI says whether a cluster is running and does the work: stop = hibernate, start =
-resume on the schedule's `resume.instanceType` or `CASTAI_RESUME_INSTANCE_TYPE`. Key and
+resume on the schedule's `resume.instanceType` (refused unless listed in
+`CASTAI_RESUME_INSTANCE_TYPES` when that is set) or `CASTAI_RESUME_INSTANCE_TYPE`. Key and
 listing are shared by every region of a pass (`castai_access.CastAIAccess`).
 
 A cluster tagged `powercycle:operation` has that operation read first: running -> in
@@ -76,7 +77,9 @@ class CastAIBackend:
         """The operation an earlier pass started (one GET, only for clusters with the tag)."""
         check = check_operation(self._p.access.client(), raw)
         if check.drop_tag:
-            self.untag(name, arn)
+            # Removed by `EksProvider.tidy`, only once the engine screened the cluster:
+            # an excluded, snoozed or invalid one gets no write of any kind.
+            self._p.done_operations[name] = arn
         if check.failed:
             self._failed_operations.add(name)
         return check
@@ -210,9 +213,16 @@ class CastAIBackend:
                 operation = client.hibernate(target.castai_id)
             else:
                 options = request.schedule.resume if request.schedule else None
-                instance_type = (
-                    options.instance_type if options and options.instance_type else None
-                ) or p.config.castai_resume_instance_type
+                asked = options.instance_type if options and options.instance_type else None
+                allowed = p.config.castai_resume_instance_types
+                if asked and allowed and asked not in allowed:
+                    # A tag is a request, never a grant: the operator bounds the types.
+                    return ActionError(
+                        "InstanceTypeRefused",
+                        f"resume.instanceType {asked!r} is not in CASTAI_RESUME_INSTANCE_TYPES "
+                        f"({', '.join(allowed)}): not resumed",
+                    )
+                instance_type = asked or p.config.castai_resume_instance_type
                 if not instance_type:
                     return ActionError(
                         "NoInstanceType",

@@ -10,7 +10,11 @@ Tag values hold at most 256 characters. When the sizes do not fit, they are spli
 `powercycle:nodegroups`, `powercycle:nodegroups:2`, ... (each part a JSON object of some of
 the groups; a reader merges every part), at most `MAX_PARTS` tags; beyond that the stop is
 refused with an error that says so, before anything is changed. The memory is written
-before any group is touched; if it cannot be written, nothing is.
+sealed (`powercycle:seal:nodegroups`, `<parts>:<mac>`, in the same `TagResource` call)
+before any group is touched; if it cannot be written, nothing is. A start acts only on a
+memory whose every part is there and whose seal checks (else an error naming the tag, every
+tag kept), and never above a group's *current* maximum: min and desired are clamped to it
+(noted in the result), the maximum is sent as it is now.
 A stop that did not finish (a group refused, the budget spent) is decided again on the next
 pass: a group already at zero keeps the sizes remembered for it then, never zeros.
 
@@ -28,7 +32,7 @@ pass (`providers.verify`) from each group's `health.issues`, read with the group
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,8 +41,9 @@ from powercycle.core import tags as memory
 from powercycle.core.decide import Power
 from powercycle.core.model import DEFERRED, NOTED, ActionError
 from powercycle.core.schedule import Action
+from powercycle.core.seal import sealed, unsealed
 from powercycle.core.tags import NODEGROUPS as TAG
-from powercycle.core.tags import Attempts, Sizes, TagError
+from powercycle.core.tags import Attempts, Sizes, TagError, memory_tags, seal_tag
 from powercycle.core.verify import PENDING, TOOK, Failed, Seen
 from powercycle.runtime.budget import Budget
 from powercycle.runtime.pool import Deferred, map_guarded
@@ -76,6 +81,10 @@ class Groups:
     groups: Mapping[str, NodeGroup]
     remembered: Mapping[str, Sizes] | None
     parts: tuple[str, ...] = ()  # the memory tag keys the cluster carries
+    tags: Mapping[str, str] = field(default_factory=dict)  # its memories and seals
+
+
+Key = Callable[[], bytes]
 
 
 @dataclass(frozen=True)
@@ -136,7 +145,7 @@ def read(
             raise NodeGroupError(f"node group {name!r} could not be read: {error_line(got)}")
         if got is not None:
             groups[name] = got
-    return Groups(cluster, arn, groups, remembered, parts)
+    return Groups(cluster, arn, groups, remembered, parts, memory_tags(tags))
 
 
 def _issue(issue: Mapping[str, Any]) -> str:
@@ -176,16 +185,30 @@ def encode(remembered: Mapping[str, Sizes]) -> dict[str, str]:
 # --- acting ----------------------------------------------------------------------------
 
 
-def stop(client: Any, groups: Groups, *, budget: Budget | None = None) -> Result:
+def checked(groups: Groups, key: Key) -> Mapping[str, Sizes]:
+    """The remembered sizes, once every part is there and the seal checks (`TagError`)."""
+    values = unsealed(key(), groups.arn, TAG, groups.tags)
+    remembered, _ = memory.remembered_sizes(values)
+    return remembered or {}
+
+
+def stop(client: Any, groups: Groups, key: Key, *, budget: Budget | None = None) -> Result:
     """Remember every group's sizes on the cluster, then scale each to min 0 / desired 0."""
     budget = budget or Budget.unlimited()
-    old = groups.remembered or {}
+    old: Mapping[str, Sizes] = {}
+    if groups.remembered and any(
+        g.sizes.zero and name in groups.remembered for name, g in groups.groups.items()
+    ):
+        try:  # kept for the groups at zero: only when powercycle wrote it
+            old = checked(groups, key)
+        except TagError as exc:
+            return Result(ActionError("BadNodeGroupsTag", f"stop refused: {exc}"))
     memory = {
         name: old[name] if g.sizes.zero and name in old else g.sizes
         for name, g in groups.groups.items()
     }
     try:
-        tags = encode(memory)
+        tags = sealed(key(), groups.arn, TAG, encode(memory))
     except NodeGroupError as exc:
         return Result(ActionError("TooManyNodeGroups", str(exc)))
     if not budget.open():
@@ -214,8 +237,8 @@ def stop(client: Any, groups: Groups, *, budget: Budget | None = None) -> Result
     return _result(done, report, ())
 
 
-def start(client: Any, groups: Groups, *, budget: Budget | None = None) -> Result:
-    """Give every remembered group back its sizes; then forget them."""
+def start(client: Any, groups: Groups, key: Key, *, budget: Budget | None = None) -> Result:
+    """Give every remembered group back its sizes (never above its maximum); then forget."""
     budget = budget or Budget.unlimited()
     if groups.remembered is None:
         return Result(
@@ -225,23 +248,37 @@ def start(client: Any, groups: Groups, *, budget: Budget | None = None) -> Resul
                 "sizes to restore; set them by hand once",
             )
         )
+    try:
+        remembered = checked(groups, key)
+    except TagError as exc:
+        return Result(ActionError("BadNodeGroupsTag", str(exc)))
     report = {name: "not remembered" for name in groups.groups}
     notes: list[str] = []
     todo: dict[str, Sizes] = {}
-    for name, sizes in groups.remembered.items():
+    for name, sizes in remembered.items():
         current = groups.groups.get(name)
         if current is None:
             report[name] = "deleted"
             notes.append(f"node group {name!r} {sizes.as_list()} was deleted since the stop")
-        elif current.sizes == sizes:
+            continue
+        ceiling = current.sizes.max
+        target = Sizes(min(sizes.min, ceiling), min(sizes.desired, ceiling), ceiling)
+        if target != Sizes(sizes.min, sizes.desired, ceiling):
+            notes.append(
+                f"node group {name!r}: remembered min {sizes.min} / desired {sizes.desired} "
+                f"clamped to its current maximum {ceiling}"
+            )
+        if current.sizes == target:
             report[name] = "unchanged"
         else:
-            todo[name] = sizes
+            todo[name] = target
     done = _update(client, groups.cluster, todo, budget)
     report |= {name: "restored" if err is None else _what(err) for name, err in done.items()}
     if all(err is None for err in done.values()) and groups.parts:
         try:
-            client.untag_resource(resourceArn=groups.arn, tagKeys=list(groups.parts))
+            client.untag_resource(
+                resourceArn=groups.arn, tagKeys=[*groups.parts, seal_tag(TAG)]
+            )
         except aws.AWS_ERRORS as exc:
             # Restored all the same; the next stop writes the tag afresh.
             notes.append(f"{TAG} not removed: {aws.describe_error(exc)}")
@@ -249,10 +286,10 @@ def start(client: Any, groups: Groups, *, budget: Budget | None = None) -> Resul
 
 
 def act(
-    client: Any, action: Action, groups: Groups, *, budget: Budget | None = None
+    client: Any, action: Action, groups: Groups, key: Key, *, budget: Budget | None = None
 ) -> ActionError | None:
     """A stop or start answered as a provider answers: None, an error, or `NOTED`."""
-    result = (stop if action == "stop" else start)(client, groups, budget=budget)
+    result = (stop if action == "stop" else start)(client, groups, key, budget=budget)
     if result.error is not None:
         notes = "".join(f"; {note}" for note in result.notes)
         return ActionError(result.error.code, result.error.message + notes)
