@@ -152,7 +152,7 @@ def test_resolving_together_failing_falls_back_to_one_by_one(
 
     monkeypatch.setattr(sources, "Resolution", flaky)
     config = Config(regions=("eu-west-1",))
-    schedules = sources.resolution([SEED, "not json"], config, Budget(60))
+    schedules = sources.resolution([SEED, "notjson!"], config, Budget(60))
     assert "resolving schedules together failed" in caplog.text
     assert isinstance(schedules.get(SEED), Schedule)
-    assert str(schedules.get("not json")).startswith("bad schedule: not JSON")
+    assert str(schedules.get("notjson!")).startswith("bad schedule: not JSON")

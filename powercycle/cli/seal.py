@@ -59,7 +59,9 @@ def _find(refs: Sequence[str], config: Config) -> list[Target]:
     """Instances and clusters as `untag` finds them; the rest as Auto Scaling groups."""
     targets = find(refs, config)
     for target in targets:
-        if target.error is not None and not target.ref.startswith(("i-", "arn:aws:eks")):
+        if target.error is None and target.kind == "asg":
+            _find_group(target, [target.region])  # its MaxSize, checked against its memory
+        elif target.error is not None and not target.ref.startswith(("i-", "arn:aws:eks")):
             _find_group(target, config.regions)
     return targets
 
