@@ -38,9 +38,9 @@ import boto3
 import pytest
 
 from powercycle import aws as aws_module
-from powercycle.cli import deploy as deploy_module
 from powercycle.cli import main
 from powercycle.cli import output as output_module
+from powercycle.cli import stack as stack_module
 from tests import moto_cloudformation
 from tests.deploy_support import (
     FAKE_CREDENTIALS,
@@ -58,7 +58,7 @@ DEFAULT_BUCKET = f"powercycle-artifacts-{ACCOUNT}-{REGION}"
 @pytest.fixture
 def cloud(moto: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     moto_cloudformation.patch(monkeypatch)
-    monkeypatch.setattr(deploy_module, "POLL_SECONDS", 0.0)
+    monkeypatch.setattr(stack_module, "POLL_SECONDS", 0.0)
     yield
 
 
@@ -262,7 +262,8 @@ def test_usage_errors_are_one_line_exit_2(
 ) -> None:
     assert deploy("--region", REGION, "--zip", str(stub_zip(tmp_path / "p.zip")), *args) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert message in err[-1]
+    assert len(err) == 1 and message in err[0]
+    assert client("s3").list_buckets()["Buckets"] == []  # refused before anything was made
 
 
 def test_region_from_the_command_line_over_the_environment(
@@ -421,10 +422,10 @@ def test_a_failed_create_is_one_line_with_the_first_failed_resources_reason(
 
 
 def test_first_failure_skips_cancellations_and_the_stack_summary() -> None:
-    assert deploy_module.first_failure(FAILED_CREATE[7:9]) == (
+    assert stack_module.first_failure(FAILED_CREATE[7:9]) == (
         "DeployPolicy (AWS::IAM::ManagedPolicy) CREATE_FAILED: Resource creation cancelled"
     )
-    assert deploy_module.first_failure(FAILED_CREATE[:6]) is None
+    assert stack_module.first_failure(FAILED_CREATE[:6]) is None
 
 
 # -- the package is package.sh's, and the README's command runs as pasted -------------------

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -37,24 +36,23 @@ from typing import Any
 
 from powercycle import aws
 from powercycle.cli.output import Output, UsageError
+from powercycle.cli.stack import (
+    DeployFailed,
+    Parameter,
+    apply,
+    describe_stack,
+    outputs_of,
+    say,
+    template_parameters,
+)
 
 DEFAULT_STACK = "powercycle"
 KEY_PREFIX = "powercycle/"
 # Parameters the command sets itself, from the bucket and the package it uploads.
 CODE_PARAMETERS = ("CodeS3Bucket", "CodeS3Key")
-CAPABILITIES = ["CAPABILITY_IAM"]
 # CloudFormation takes a template of at most this size inline; larger ones go through S3.
 TEMPLATE_BODY_LIMIT = 51_200
-POLL_SECONDS = 5.0
-WAIT_LIMIT_SECONDS = 3600.0
-_NO_UPDATES = "No updates are to be performed"
-# Failed events that only echo an earlier failure.
-_ECHOES = ("Resource creation cancelled", "Resource update cancelled")
 EXIT_FAILED = 1
-
-
-class DeployFailed(Exception):
-    """The deploy stopped: the message is the one line shown."""
 
 
 def add_parser(sub: Any) -> None:
@@ -136,13 +134,6 @@ def _find_up(name: str) -> Path | None:
     return None
 
 
-@dataclass(frozen=True)
-class Parameter:
-    key: str
-    default: str | None
-    no_echo: bool
-
-
 @dataclass
 class Result:
     stack: str
@@ -164,49 +155,6 @@ def parse_params(given: Sequence[str]) -> dict[str, str]:
             raise UsageError(f"--param {item!r}: expected KEY=VALUE, e.g. --param DryRun=true")
         params[key.strip()] = value
     return params
-
-
-def template_parameters(
-    cloudformation: Any, source: dict[str, str], body: str
-) -> dict[str, Parameter]:
-    """The template's parameters, as CloudFormation reads them (this also validates it),
-    else as the template's text lists them."""
-    answer = cloudformation.validate_template(**source)
-    listed = answer.get("Parameters", [])
-    if not listed:
-        return parameters_in(body)
-    return {
-        p["ParameterKey"]: Parameter(
-            key=p["ParameterKey"], default=p.get("DefaultValue"), no_echo=bool(p.get("NoEcho"))
-        )
-        for p in listed
-    }
-
-
-_SECTION = re.compile(r"^(\w+):")
-_PARAMETER = re.compile(r"^  (\w+):\s*$")
-_NO_ECHO = re.compile(r"^    NoEcho:\s*(true|\"true\"|'true')\s*$", re.IGNORECASE)
-
-
-def parameters_in(body: str) -> dict[str, Parameter]:
-    """The `Parameters:` section of a YAML template laid out as template.yaml is (two
-    spaces a level), for a CloudFormation that does not list them (moto)."""
-    found: dict[str, Parameter] = {}
-    inside, name = False, None
-    for line in body.splitlines():
-        section = _SECTION.match(line)
-        if section:
-            inside = section.group(1) == "Parameters"
-            continue
-        if not inside:
-            continue
-        parameter = _PARAMETER.match(line)
-        if parameter:
-            name = parameter.group(1)
-            found[name] = Parameter(key=name, default=None, no_echo=False)
-        elif name and _NO_ECHO.match(line):
-            found[name] = Parameter(key=name, default=None, no_echo=True)
-    return found
 
 
 def check_params(params: dict[str, str], known: dict[str, Parameter]) -> None:
@@ -319,85 +267,6 @@ def upload(s3: Any, bucket: str, key: str, path: Path) -> bool:
     return True
 
 
-def describe_stack(cloudformation: Any, stack: str) -> dict[str, Any] | None:
-    try:
-        found = cloudformation.describe_stacks(StackName=stack)["Stacks"]
-    except Exception as exc:
-        if aws.error_code(exc) == "ValidationError" and "does not exist" in aws.error_message(exc):
-            return None
-        raise
-    return dict(found[0]) if found else None
-
-
-@dataclass(frozen=True)
-class Waited:
-    status: str
-    failure: str | None
-
-
-def wait(cloudformation: Any, stack: str, since_event: str | None) -> Waited:
-    """Poll until the stack leaves *_IN_PROGRESS, printing each new resource event."""
-    seen: set[str] = set()
-    deadline = time.monotonic() + WAIT_LIMIT_SECONDS
-    while True:
-        found = describe_stack(cloudformation, stack)
-        if found is None:
-            return Waited("DELETE_COMPLETE", None)
-        status = str(found["StackStatus"])
-        events = operation_events(cloudformation, stack, since_event)
-        for event in events:
-            if event["EventId"] not in seen:
-                seen.add(event["EventId"])
-                if event.get("ResourceType") != "AWS::CloudFormation::Stack":
-                    say(
-                        f"  {event['LogicalResourceId']} ({event['ResourceType']}): "
-                        f"{event['ResourceStatus']}"
-                    )
-        if not status.endswith("_IN_PROGRESS"):
-            failed = status.endswith(("FAILED", "ROLLBACK_COMPLETE"))
-            return Waited(status, first_failure(events) if failed else None)
-        if time.monotonic() > deadline:
-            raise DeployFailed(f"stack {stack} still {status} after {WAIT_LIMIT_SECONDS:.0f} s")
-        time.sleep(POLL_SECONDS)
-
-
-def operation_events(
-    cloudformation: Any, stack: str, since_event: str | None
-) -> list[dict[str, Any]]:
-    """This operation's events, oldest first: those after `since_event` (the newest event
-    before the operation started; None for a new stack)."""
-    newest_first: list[dict[str, Any]] = []
-    for page in cloudformation.get_paginator("describe_stack_events").paginate(StackName=stack):
-        for event in page.get("StackEvents", []):
-            if since_event is not None and event["EventId"] == since_event:
-                return newest_first[::-1]
-            newest_first.append(event)
-    return newest_first[::-1]
-
-
-def first_failure(events: Sequence[dict[str, Any]]) -> str | None:
-    """`Logical (Type) STATUS: reason` of the first resource that failed, oldest first."""
-    fallback = None
-    for event in events:
-        if not str(event.get("ResourceStatus", "")).endswith("_FAILED"):
-            continue
-        reason = str(event.get("ResourceStatusReason") or "no reason given")
-        line = (
-            f"{event['LogicalResourceId']} ({event.get('ResourceType', '?')}) "
-            f"{event['ResourceStatus']}: {' '.join(reason.split())}"
-        )
-        if event.get("ResourceType") == "AWS::CloudFormation::Stack" or reason.startswith(_ECHOES):
-            fallback = fallback or line
-            continue
-        return line
-    return fallback
-
-
-def newest_event(cloudformation: Any, stack: str) -> str | None:
-    events = cloudformation.describe_stack_events(StackName=stack).get("StackEvents", [])
-    return str(events[0]["EventId"]) if events else None
-
-
 # -- the command ------------------------------------------------------------------------------
 
 
@@ -444,11 +313,16 @@ def deploy(
         raise DeployFailed(
             f"stack {target.stack} is busy ({stack['StackStatus']}): wait for it and run again"
         )
-    ensure_bucket(s3, bucket, region)
     body = kit.template.read_text(encoding="utf-8")
+    inline = len(body.encode()) <= TEMPLATE_BODY_LIMIT
+    if inline:  # a wrong --param is refused before anything is created
+        known = template_parameters(cloudformation, {"TemplateBody": body}, body)
+        check_params(params, known)
+    ensure_bucket(s3, bucket, region)
     source = template_source(target, body)
-    known = template_parameters(cloudformation, source, body)
-    check_params(params, known)
+    if not inline:
+        known = template_parameters(cloudformation, source, body)
+        check_params(params, known)
     current = {
         p["ParameterKey"]: p.get("ParameterValue") for p in (stack or {}).get("Parameters", [])
     }
@@ -499,78 +373,6 @@ def template_source(target: Target, body: str) -> dict[str, str]:
     return {"TemplateURL": f"https://{target.bucket}.s3.{target.region}.amazonaws.com/{key}"}
 
 
-def apply(
-    target: Target,
-    stack: dict[str, Any] | None,
-    source: dict[str, str],
-    parameters: list[dict[str, Any]],
-) -> tuple[str, bool]:
-    """Create or update the stack and wait: (final status, whether anything changed)."""
-    cloudformation, name = target.cloudformation, target.stack
-    if stack is not None and stack["StackStatus"] == "ROLLBACK_COMPLETE":
-        # A first create that failed leaves a stack holding nothing, which can only be
-        # deleted: do it, and create again.
-        say(f"stack {name} is ROLLBACK_COMPLETE from a failed first create: deleting it")
-        cloudformation.delete_stack(StackName=name)
-        wait(cloudformation, name, newest_event(cloudformation, name))
-        stack = None
-    request = {
-        "StackName": name,
-        "Parameters": parameters,
-        "Capabilities": CAPABILITIES,
-        **source,
-    }
-    if stack is None:
-        say(f"creating stack {name} in {target.region}")
-        cloudformation.create_stack(**request)
-        since = None
-    else:
-        if unchanged(cloudformation, stack, source, parameters):
-            say(f"stack {name} is up to date: nothing to change")
-            return str(stack["StackStatus"]), False
-        since = newest_event(cloudformation, name)
-        say(f"updating stack {name} in {target.region}")
-        try:
-            cloudformation.update_stack(**request)
-        except Exception as exc:
-            if _NO_UPDATES not in aws.error_message(exc):
-                raise
-            say(f"stack {name} is up to date: nothing to change")
-            return str(stack["StackStatus"]), False
-    waited = wait(cloudformation, name, since)
-    if waited.status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
-        reason = waited.failure or "no failed resource reported (see the stack's events)"
-        raise DeployFailed(f"{reason} (stack {name}: {waited.status})")
-    say(f"stack {name}: {waited.status}")
-    return waited.status, True
-
-
-def unchanged(
-    cloudformation: Any,
-    stack: dict[str, Any],
-    source: dict[str, str],
-    parameters: list[dict[str, Any]],
-) -> bool:
-    """Whether an update would change nothing: the same template, and every value given
-    equal to the stack's. (CloudFormation would answer "No updates are to be performed";
-    asking first keeps the stack's events free of a refused update.) A NoEcho value cannot
-    be compared (the stack shows ****): CloudFormation decides then."""
-    if "TemplateBody" not in source:
-        return False
-    current = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters", [])}
-    for given in parameters:
-        if given.get("UsePreviousValue"):
-            continue
-        if current.get(given["ParameterKey"]) != given["ParameterValue"]:
-            return False
-    deployed = cloudformation.get_template(StackName=stack["StackName"], TemplateStage="Original")
-    return bool(deployed.get("TemplateBody") == source["TemplateBody"])
-
-
-def outputs_of(stack: dict[str, Any]) -> dict[str, str]:
-    return {str(o["OutputKey"]): str(o.get("OutputValue", "")) for o in stack.get("Outputs", [])}
-
-
 def next_steps(result: Result) -> list[str]:
     region = result.region
     function = result.outputs.get("FunctionName", "powercycle")
@@ -609,7 +411,3 @@ def show(result: Result, out: Output) -> None:
     print("next:")
     for step in next_steps(result):
         print(f"  {step}")
-
-
-def say(message: str) -> None:
-    print(f"deploy: {message}", file=sys.stderr, flush=True)
