@@ -287,6 +287,66 @@ def test_no_region_anywhere_names_the_option(
     assert "no region: pass --region R" in capsys.readouterr().err
 
 
+def test_a_profile_on_the_command_line_wins_over_aws_profile(
+    cloud: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--profile over AWS_PROFILE, and its region is used when neither --region nor the
+    environment gives one. (AWS_PROFILE names a real profile: moto's own boto3 sessions,
+    in this process, read it too.)"""
+    config = tmp_path / "aws-config"
+    config.write_text(
+        f"[profile dev]\nregion = {REGION}\naws_access_key_id = dev\naws_secret_access_key = dev\n"
+        "[profile other]\nregion = us-west-2\naws_access_key_id = o\naws_secret_access_key = o\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "other")
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    assert deploy("--profile", "dev", "--zip", str(stub_zip(tmp_path / "p.zip"))) == 0
+    client("cloudformation").describe_stacks(StackName="powercycle")  # eu-west-1: dev's
+
+
+def test_a_refused_request_is_one_line(
+    cloud: None, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CloudFormation refusing the request itself (here: a value outside its pattern, as
+    AWS checks it; moto does not) is one line naming the stack, exit 1."""
+    real_client = aws_module.client
+
+    class Refusing:
+        def __init__(self, real: Any) -> None:
+            self.real = real
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.real, name)
+
+        def create_stack(self, **kwargs: Any) -> None:
+            raise self.real.exceptions.ClientError(
+                {
+                    "Error": {
+                        "Code": "ValidationError",
+                        "Message": "Parameter 'Kinds' must match pattern "
+                        "^(ec2|eks|asg)(,(ec2|eks|asg)){0,2}$",
+                    }
+                },
+                "CreateStack",
+            )
+
+    def refusing_client(service: str, region: str, **kwargs: Any) -> Any:
+        made = real_client(service, region, **kwargs)
+        return Refusing(made) if service == "cloudformation" else made
+
+    aws_module.reset()
+    monkeypatch.setattr(aws_module, "client", refusing_client)
+    args = ["deploy", "--region", REGION, "--zip", str(stub_zip(tmp_path / "p.zip"))]
+    assert main([*args, "--param", "Kinds=rds"]) == 1
+    failure = [line for line in capsys.readouterr().err.splitlines() if "powercycle:" in line]
+    assert failure == [
+        "powercycle: deploy failed: CloudFormation refused stack powercycle: ValidationError: "
+        "Parameter 'Kinds' must match pattern ^(ec2|eks|asg)(,(ec2|eks|asg)){0,2}$"
+    ]
+
+
 # -- waiting and failing: a stand-in CloudFormation -------------------------------------------
 
 

@@ -146,7 +146,7 @@ def first_failure(events: Sequence[dict[str, Any]]) -> str | None:
         reason = str(event.get("ResourceStatusReason") or "no reason given")
         line = (
             f"{event['LogicalResourceId']} ({event.get('ResourceType', '?')}) "
-            f"{event['ResourceStatus']}: {' '.join(reason.split())}"
+            f"{event['ResourceStatus']}: {one_line(reason)}"
         )
         if event.get("ResourceType") == "AWS::CloudFormation::Stack" or reason.startswith(_ECHOES):
             fallback = fallback or line
@@ -183,7 +183,10 @@ def apply(
     }
     if stack is None:
         say(f"creating stack {name} in {target.region}")
-        cloudformation.create_stack(**request)
+        try:
+            cloudformation.create_stack(**request)
+        except aws.AWS_ERRORS as exc:
+            raise refused(exc, name) from exc
         since = None
     else:
         if unchanged(cloudformation, stack, source, parameters):
@@ -193,9 +196,9 @@ def apply(
         say(f"updating stack {name} in {target.region}")
         try:
             cloudformation.update_stack(**request)
-        except Exception as exc:
+        except aws.AWS_ERRORS as exc:
             if _NO_UPDATES not in aws.error_message(exc):
-                raise
+                raise refused(exc, name) from exc
             say(f"stack {name} is up to date: nothing to change")
             return str(stack["StackStatus"]), False
     waited = wait(cloudformation, name, since)
@@ -204,6 +207,24 @@ def apply(
         raise DeployFailed(f"{reason} (stack {name}: {waited.status})")
     say(f"stack {name}: {waited.status}")
     return waited.status, True
+
+
+def one_line(text: str) -> str:
+    """A reason on one line: CloudFormation's can hold line breaks (kept whole otherwise,
+    however long: it is the one thing the person needs)."""
+    lines = text.strip().splitlines()
+    return " ".join(line.strip() for line in lines) if lines else ""
+
+
+def refused(exc: BaseException, stack: str) -> Exception:
+    """CloudFormation's refusal of a request (a parameter out of its pattern, a missing
+    capability, a template error) as one line; credentials and network errors stay as they
+    are, for the CLI's hints."""
+    if aws.error_code(exc) in ("ValidationError", "InsufficientCapabilitiesException"):
+        return DeployFailed(
+            f"CloudFormation refused stack {stack}: {one_line(aws.describe_error(exc))}"
+        )
+    return exc if isinstance(exc, Exception) else RuntimeError(str(exc))
 
 
 def unchanged(
