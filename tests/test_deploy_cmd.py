@@ -176,6 +176,25 @@ def test_a_new_package_updates_the_stack_keeping_the_parameters_given_before(
     assert request["Capabilities"] == ["CAPABILITY_IAM"]
 
 
+def test_a_stack_left_by_a_failed_first_create_is_deleted_and_created_again(
+    cloud: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ROLLBACK_COMPLETE can only be deleted: the next run deletes it and creates the stack."""
+    from moto.cloudformation.models import cloudformation_backends
+
+    assert deploy("--region", REGION, "--zip", str(stub_zip(tmp_path / "1.zip"))) == 0
+    backend = cloudformation_backends[ACCOUNT][REGION]
+    [stack] = [s for s in backend.stacks.values() if s.name == "powercycle"]
+    stack.status = "ROLLBACK_COMPLETE"  # what a failed first create leaves (moto cannot fail one)
+    capsys.readouterr()
+    assert deploy("--region", REGION, "--zip", str(stub_zip(tmp_path / "2.zip", "v2"))) == 0
+    err = capsys.readouterr().err
+    assert "is ROLLBACK_COMPLETE from a failed first create: deleting it" in err
+    assert "creating stack powercycle" in err
+    status = client("cloudformation").describe_stacks(StackName="powercycle")["Stacks"][0]
+    assert status["StackStatus"] == "CREATE_COMPLETE"
+
+
 def test_stack_name_bucket_and_parameters_are_chosen_on_the_command_line(
     cloud: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

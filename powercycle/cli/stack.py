@@ -172,8 +172,10 @@ def apply(
         # A first create that failed leaves a stack holding nothing, which can only be
         # deleted: do it, and create again.
         say(f"stack {name} is ROLLBACK_COMPLETE from a failed first create: deleting it")
+        before = newest_event(cloudformation, name)
         cloudformation.delete_stack(StackName=name)
-        wait(cloudformation, name, newest_event(cloudformation, name))
+        wait(cloudformation, name, before)
+        parameters = as_given(parameters, stack)
         stack = None
     request = {
         "StackName": name,
@@ -207,6 +209,21 @@ def apply(
         raise DeployFailed(f"{reason} (stack {name}: {waited.status})")
     say(f"stack {name}: {waited.status}")
     return waited.status, True
+
+
+def as_given(parameters: list[dict[str, Any]], stack: dict[str, Any]) -> list[dict[str, Any]]:
+    """For a new create: "keep the previous value" as the value the old stack had (a
+    NoEcho value, shown as ****, is left to its default)."""
+    old = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters", [])}
+    given = []
+    for parameter in parameters:
+        if not parameter.get("UsePreviousValue"):
+            given.append(parameter)
+            continue
+        value = old.get(parameter["ParameterKey"])
+        if value is not None and value != "****":
+            given.append({"ParameterKey": parameter["ParameterKey"], "ParameterValue": value})
+    return given
 
 
 def one_line(text: str) -> str:
