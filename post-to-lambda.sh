@@ -142,8 +142,16 @@ say "updating ${FUNCTION} from ${ZIP} ($(wc -c < "$ZIP" | tr -d ' ') bytes, Code
 
 # -- 1. upload ------------------------------------------------------------------------------
 STEP="update-function-code"
-UPLOADED_SHA="$(aws lambda update-function-code --function-name "$FUNCTION" \
-    --zip-file "fileb://$ZIP" --query CodeSha256 --output text)"
+if ! UPLOADED_SHA="$(aws lambda update-function-code --function-name "$FUNCTION" \
+    --zip-file "fileb://$ZIP" --query CodeSha256 --output text 2>"$WORK/upload.err")"; then
+    if grep -q ResourceNotFoundException "$WORK/upload.err"; then
+        # The function comes from the stack (template.yaml): this script only updates it.
+        REGION="${AWS_REGION:-${AWS_DEFAULT_REGION:-$(aws configure get region 2>/dev/null || true)}}"
+        die "update-function-code failed: no function ${FUNCTION} in ${REGION:-this region} (ResourceNotFoundException): deploy the template first (powercycle deploy --region ${REGION:-R})"
+    fi
+    cat "$WORK/upload.err" >&2
+    die "update-function-code failed; see the AWS CLI message above"
+fi
 [ "$UPLOADED_SHA" = "$LOCAL_SHA" ] \
     || die "Lambda reports CodeSha256 ${UPLOADED_SHA} for the upload, expected ${LOCAL_SHA}"
 

@@ -511,8 +511,12 @@ def test_interactive_mode_asks_and_never_shows_the_secret(
 
 
 def test_image_entry_point_packages_then_deploys(moto_endpoint: str, tmp_path: Path) -> None:
-    """The Dockerfile's ENTRYPOINT, run on the tree the image holds, with arguments passed on."""
+    """The Dockerfile's ENTRYPOINT, run on the tree the image holds once its build has run
+    package.sh, with arguments passed on. (tests/test_image.py builds the image itself.)"""
     tree = copy_image_tree(tmp_path / "app")
+    subprocess.run(
+        ["bash", "package.sh"], cwd=tree, env=subprocess_env(tmp_path), check=True, timeout=600
+    )
     create_function(moto_endpoint, "pc-image", tmp_path)
     env = subprocess_env(
         tmp_path,

@@ -7,6 +7,7 @@
     powercycle untag RESOURCE...                 remove the schedule and powercycle:* tags
     powercycle snooze RESOURCE... --for 3h       leave alone until then (or --until TIME)
     powercycle check SCHEDULE                    validate; next transitions; hours off a week
+    powercycle deploy --region R                 build, upload and create or update the stack
     powercycle demo [--week]                     the real handler against a local AWS
 
 Every fleet command takes `--region R` (repeatable), `--profile NAME`, `--json` and
@@ -28,7 +29,7 @@ from datetime import UTC, datetime
 
 from powercycle import aws
 from powercycle.app import setup_logging
-from powercycle.cli import check, plan, run, seal, stats, tagging
+from powercycle.cli import check, deploy, plan, run, seal, stats, tagging
 from powercycle.cli.output import UsageError, closed_pipe_is_fine
 from powercycle.config import ConfigError
 
@@ -105,6 +106,7 @@ def dispatch(args: argparse.Namespace) -> int:
             "snooze": tagging.snooze,
             "stats": stats.run,
             "seal": seal.run,
+            "deploy": deploy.run,
         }[args.command]
         return command(args, now)
     except BrokenPipeError:
@@ -170,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_parser(sub, common)
     seal.add_parser(sub, common)
     check.add_parser(sub)
+    deploy.add_parser(sub)
     sub.choices["check"].add_argument("--debug", action="store_true", help="show tracebacks")
     sub.choices["check"].add_argument("--profile", default=None, help="AWS profile (for s3://)")
 
