@@ -75,7 +75,9 @@ def deploy(*args: str) -> int:
 
 
 def client(service: str) -> Any:
-    return boto3.client(service, region_name=REGION)
+    # A session of its own: boto3's default one may have read the environment before a
+    # test changed AWS_CONFIG_FILE or AWS_PROFILE (conftest makes clients first).
+    return boto3.session.Session(region_name=REGION).client(service)
 
 
 def alias_version(function: str = "powercycle") -> str:
