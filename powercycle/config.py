@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from powercycle.core import tags
 
 DEFAULT_TAG = "ec2Powercycle"
-DEFAULT_EXCLUDE = "environment=p"
+# Production by its usual spellings (keys and values compared ignoring case).
+DEFAULT_EXCLUDE = "environment=p,environment=prod,environment=production"
 DEFAULT_CASTAI_URL = "https://api.cast.ai"
 DEFAULT_SECRET_NAME = "CastAI-API"  # noqa: S105 - a secret's name, not a secret
 
@@ -64,7 +65,11 @@ class Config:
     dry_run: bool = False
     regions: tuple[str, ...] = ("us-east-1",)
     kinds: tuple[str, ...] = field(default_factory=registered_kinds)
-    exclude: tuple[tuple[str, str], ...] = (("environment", "p"),)
+    exclude: tuple[tuple[str, str], ...] = (
+        ("environment", "p"),
+        ("environment", "prod"),
+        ("environment", "production"),
+    )
     default_tz: str = "UTC"
     url_allowlist: tuple[str, ...] = ()
     # POWERCYCLE_SCHEDULES: the schedule library's location (repr=False: a URL may hold a

@@ -664,8 +664,13 @@ def test_every_setting_is_a_parameter_the_code_reads(template: dict[str, Any]) -
     for name, value in variables.items():
         assert set(value) == {"Ref"} and value["Ref"] in template["Parameters"], name
         assert f'"{name}"' in source, f"{name} is not read by powercycle"
-    assert template["Parameters"]["Exclude"]["Default"] == "environment=p"
+    assert template["Parameters"]["Exclude"]["Default"] == (
+        "environment=p,environment=prod,environment=production"
+    )
     assert template["Parameters"]["DryRun"]["AllowedValues"] == ["true", "false"]
+
+
+PRODUCTION = ["p", "prod", "production"]
 
 
 def test_role_starts_and_stops_only_scheduled_non_production_instances(
@@ -678,9 +683,11 @@ def test_role_starts_and_stops_only_scheduled_non_production_instances(
     with_default_tag, with_other_tag = statement["Condition"]["Fn::If"][1:]
     assert with_default_tag == {
         "StringLike": {"ec2:ResourceTag/ec2Powercycle": "*"},
-        "StringNotEqualsIgnoreCase": {"ec2:ResourceTag/environment": "p"},
+        "StringNotEqualsIgnoreCase": {"ec2:ResourceTag/environment": PRODUCTION},
     }
-    assert with_other_tag == {"StringNotEqualsIgnoreCase": {"ec2:ResourceTag/environment": "p"}}
+    assert with_other_tag == {
+        "StringNotEqualsIgnoreCase": {"ec2:ResourceTag/environment": PRODUCTION}
+    }
 
 
 def test_role_writes_only_powercycle_tags(template: dict[str, Any]) -> None:

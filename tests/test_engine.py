@@ -451,7 +451,9 @@ def test_auto_scaling_group_members_are_skipped(ec2: Any, run: Run) -> None:
         (None, {"environment": "p"}, True),
         (None, {"environment": "P"}, True),
         (None, {"environment": " p "}, True),
-        (None, {"environment": "prod"}, False),
+        (None, {"environment": "prod"}, True),  # production by its usual spellings
+        (None, {"environment": "Production"}, True),
+        (None, {"environment": "preprod"}, False),
         (None, {"Environment": "P"}, True),  # keys compared case-insensitively too
         ("team=Core,environment=prod", {"team": "core"}, True),
         ("team=Core,environment=prod", {"environment": "PROD"}, True),
@@ -738,3 +740,15 @@ def test_a_paginated_fleet_in_many_reservations_all_acts(
     assert {tags_of(ec2, ids[0])[STATE_TAG], tags_of(ec2, ids[-1])[STATE_TAG]} == {
         "stop@2026-11-23T17:55:00Z"
     }
+
+
+def test_production_by_its_usual_spellings_is_never_touched(ec2: Any, run: Run) -> None:
+    """The default POWERCYCLE_EXCLUDE: `p`, `prod` and `production`, in any case."""
+    spellings = ("P", "prod", " Production ")
+    boxes = [launch(ec2, {TAG: SEED, "Environment": value})[0] for value in spellings]
+    (dev,) = launch(ec2, {TAG: SEED, "Environment": "dev"})
+    summary = run(at("2026-11-23 18:00"))
+    assert [power(box) for box in boxes] == ["running"] * 3
+    assert power(dev) == "stopped"
+    assert summary.reasons["excluded:environment=prod"] == 1
+    assert summary.reasons["excluded:environment=production"] == 1
