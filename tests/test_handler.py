@@ -76,7 +76,12 @@ def test_regions() -> None:
 
 
 def test_exclusions_parsing() -> None:
-    assert Config.from_env({"AWS_REGION": REGION}).exclude == (("environment", "p"),)
+    assert Config.from_env({"AWS_REGION": REGION}).exclude == (
+        ("environment", "p"),
+        ("environment", "prod"),
+        ("environment", "production"),
+    )
+    assert Config.from_env({"AWS_REGION": REGION}).exclude == Config().exclude
     env = {"AWS_REGION": REGION, "POWERCYCLE_EXCLUDE": " team = core ,environment=prod, "}
     assert Config.from_env(env).exclude == (("team", "core"), ("environment", "prod"))
     assert parse_exclusions("X", "") == ()
