@@ -534,3 +534,20 @@ def test_exit_code_3_when_the_pass_deferred_a_region_and_nothing_failed() -> Non
     assert exit_code(summary) == 3
     summary.add_scope(kind="ec2", region="eu-central-1", error="AccessDenied")
     assert exit_code(summary) == 1
+
+
+def test_version_and_plural_forms(capsys: pytest.CaptureFixture[str]) -> None:
+    """`powercycle --version` names the package's version; counts read as English."""
+    from importlib.metadata import version
+
+    from powercycle.runtime.text import plural
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"powercycle {version('powercycle')}"
+    assert (plural(1, "resource"), plural(0, "resource"), plural(2, "resource")) == (
+        "1 resource",
+        "0 resources",
+        "2 resources",
+    )

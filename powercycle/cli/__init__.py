@@ -144,6 +144,15 @@ def demo(args: argparse.Namespace) -> int:
     return run_demo()
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("powercycle")
+    except PackageNotFoundError:  # run from a checkout without installing it
+        return "(not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="powercycle",
@@ -151,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 ok; 1 a resource failed or was refused; 2 usage, settings, "
         "credentials or network; 3 resources deferred to the next pass.",
     )
+    parser.add_argument("--version", action="version", version=f"powercycle {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     output = argparse.ArgumentParser(add_help=False)

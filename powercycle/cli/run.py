@@ -29,6 +29,7 @@ from powercycle.cli.output import Output, Progress, UsageError, note, warn
 from powercycle.config import Config
 from powercycle.engine import Outcome, Summary
 from powercycle.runtime.budget import Budget
+from powercycle.runtime.text import plural
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_DEFERRED = 0, 1, 2, 3
 # `ec2:eu-west-1`, `eks:123456789012:eu-west-1`: the id of an error that is no resource's.
@@ -168,7 +169,7 @@ def report(args: argparse.Namespace, config: Config, summary: Summary, where: st
         for warning in summary.warnings:
             warn(f"{warning.get('id', '')}: {warning.get('warning') or warning.get('error', '')}")
         counts = ", ".join(f"{n} {k}" for k, n in sorted(summary.counts.items()))
-        print(f"{summary.scanned} resources: {counts or 'nothing done'}")
+        print(f"{plural(summary.scanned, 'resource')}: {counts or 'nothing done'}")
     if summary.scanned == 0 and not summary.errors and args.command == "run":
         warn(f"found nothing tagged {config.tag} in {where}; check the region and the tag")
     return exit_code(summary)

@@ -67,3 +67,8 @@ def _aws_error(exc: BaseException) -> tuple[str, str] | None:
     if not isinstance(error, dict):
         return None
     return str(error.get("Code", "ClientError")), str(error.get("Message", ""))
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """`1 resource`, `2 resources` (`many` for an irregular plural)."""
+    return f"{count} {noun if count == 1 else (many or noun + 's')}"
