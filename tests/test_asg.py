@@ -254,7 +254,7 @@ def test_production_is_never_touched(autoscaling: Any, fleet: Callable[..., str]
 def test_discovery_pages_and_leaves_eks_node_groups_to_their_cluster(
     autoscaling: Any, fleet: Callable[..., str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from powercycle.providers import asg as asg_module
+    from powercycle.providers import asg_groups as asg_module
 
     monkeypatch.setattr(asg_module, "PAGE_SIZE", 2)
     for i in range(5):

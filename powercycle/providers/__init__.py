@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from powercycle.core.model import DEFERRED, NOTED, ActionError, ActRequest, Resource
-from powercycle.providers.base import Factory, Found, Kind, Provider, Tagger
+from powercycle.providers.base import Factory, Found, Kind, Memory, Provider, Sealer, Tagger
 
 if TYPE_CHECKING:
     from powercycle.aws.targets import Target
@@ -30,8 +30,10 @@ __all__ = [
     "Factory",
     "Found",
     "Kind",
+    "Memory",
     "Provider",
     "Resource",
+    "Sealer",
     "Tagger",
     "all_providers",
     "providers_for",

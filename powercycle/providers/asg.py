@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shlex
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -52,7 +51,19 @@ from powercycle.core.seal import sealed, unsealed
 from powercycle.core.tags import CAPACITY as CAPACITY_TAG
 from powercycle.core.tags import Attempts, Capacity, TagError, seal_tag
 from powercycle.core.verify import ATTEMPTS_TAG
-from powercycle.providers.base import Found, Kind, Provider, cli_json
+from powercycle.providers.asg_cli import AsgCli
+from powercycle.providers.asg_groups import (
+    EKS_NODEGROUP_TAG,
+    KIND,
+    capacity_of,
+    describe,
+    power_of,
+    safe_tags,
+    tag_command,
+    tag_spec,
+    tags_of,
+)
+from powercycle.providers.base import Kind, Provider
 from powercycle.providers.verify import asg_seen
 from powercycle.runtime.budget import Budget
 from powercycle.runtime.pool import Deferred, map_guarded
@@ -63,17 +74,9 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger("powercycle.asg")
 
-KIND = "asg"
-EKS_NODEGROUP_TAG = "eks:nodegroup-name"
-PAGE_SIZE = 100  # DescribeAutoScalingGroups' maximum MaxRecords
-NAMES_PER_CALL = 50
 TAGS_PER_CALL = 50
 ACTIVITIES = 20  # the latest scaling activities read for a group with a pending check
 WORKERS = 8
-_RESOURCE_TYPE = "auto-scaling-group"
-
-_LAUNCHING = frozenset({"Pending", "Pending:Wait", "Pending:Proceed"})
-_LEAVING = frozenset({"Terminating", "Terminating:Wait", "Terminating:Proceed"})
 
 
 def providers(
@@ -90,32 +93,7 @@ def providers(
     ]
 
 
-def capacity_of(group: Mapping[str, Any]) -> Capacity:
-    """The sizes of one `DescribeAutoScalingGroups` entry."""
-    return Capacity(int(group["MinSize"]), int(group["DesiredCapacity"]), int(group["MaxSize"]))
-
-
-def power_of(group: Mapping[str, Any]) -> Power:
-    """Running, stopped or in transition, from one `DescribeAutoScalingGroups` entry."""
-    states = [str(i.get("LifecycleState", "")) for i in group.get("Instances", ())]
-    if int(group["DesiredCapacity"]) == 0:
-        busy = [s for s in states if s in _LAUNCHING or s in _LEAVING or s == "InService"]
-        return Power.TRANSITION if busy else Power.STOPPED
-    launching = any(s in _LAUNCHING for s in states)
-    return Power.TRANSITION if launching and "InService" not in states else Power.RUNNING
-
-
-def scheduled_groups(client: Any, names: Sequence[str], tag: str) -> set[str]:
-    """The groups among `names` that carry `tag` and are resources of this kind."""
-    found: set[str] = set()
-    for group in _describe(client, names=names):
-        tags = _tags(group)
-        if tag in tags and EKS_NODEGROUP_TAG not in tags:
-            found.add(str(group["AutoScalingGroupName"]))
-    return found
-
-
-class AsgProvider:
+class AsgProvider(AsgCli):
     kind = KIND
 
     def __init__(
@@ -138,6 +116,7 @@ class AsgProvider:
         self._groups: dict[str, Capacity] = {}
         self._remembered: dict[str, Mapping[str, str]] = {}
         self._arns: dict[str, str] = {}
+        self._maxima: dict[str, int] = {}
         self._key = sealkey.for_pass(config, budget)
         # Attempts of this pass's accepted actions, written with the state tag (`record`).
         self._attempts: dict[str, Attempts] = {}
@@ -154,15 +133,15 @@ class AsgProvider:
     # --- discovery ---------------------------------------------------------------------
 
     def discover(self, tag: str) -> Iterator[Resource]:
-        for group in _describe(self.client, filters=[{"Name": "tag-key", "Values": [tag]}]):
-            if EKS_NODEGROUP_TAG in _tags(group):
+        for group in describe(self.client, filters=[{"Name": "tag-key", "Values": [tag]}]):
+            if EKS_NODEGROUP_TAG in tags_of(group):
                 continue  # its cluster's (kind eks, backend nodegroups)
             yield self._resource(group)
 
     def lookup(self, refs: Sequence[str]) -> dict[str, Resource]:
         """Groups named by an `autoScalingGroups` payload (absent: not in this region)."""
         found: dict[str, Resource] = {}
-        for group in _describe(self.client, names=refs):
+        for group in describe(self.client, names=refs):
             resource = self._resource(group)
             if EKS_NODEGROUP_TAG in resource.tags:
                 resource = self._error(
@@ -176,7 +155,7 @@ class AsgProvider:
     def _resource(self, group: Mapping[str, Any]) -> Resource:
         name = str(group.get("AutoScalingGroupName", "?"))
         try:
-            tags = _tags(group)
+            tags = tags_of(group)
             capacity = capacity_of(group)
             power = power_of(group)
             remembered = tags.get(CAPACITY_TAG)
@@ -202,7 +181,7 @@ class AsgProvider:
                 retry=verdict.retry,
             )
         except Exception as exc:  # one odd group is that group's error, not the region's
-            return self._error(name, _safe_tags(group), f"unreadable group: {error_line(exc)}")
+            return self._error(name, safe_tags(group), f"unreadable group: {error_line(exc)}")
 
     def _checked(self, group: Mapping[str, Any], tags: Mapping[str, str]) -> verify.Verdict:
         """The action an earlier pass had accepted (`providers.verify`): its scaling
@@ -285,7 +264,7 @@ class AsgProvider:
             return ActionError("KeyUnavailable", f"{exc}; group left as it is")
         try:
             self.client.create_or_update_tags(
-                Tags=[_tag_spec(name, k, v) for k, v in memory.items()]
+                Tags=[tag_spec(name, k, v) for k, v in memory.items()]
             )
         except aws.AWS_ERRORS as exc:
             return ActionError(
@@ -322,7 +301,7 @@ class AsgProvider:
         )
         try:
             self.client.delete_tags(
-                Tags=[_tag_spec(name, CAPACITY_TAG), _tag_spec(name, seal_tag(CAPACITY_TAG))]
+                Tags=[tag_spec(name, CAPACITY_TAG), tag_spec(name, seal_tag(CAPACITY_TAG))]
             )
         except aws.AWS_ERRORS as exc:
             # The group is restored; the next stop overwrites the tag.
@@ -351,9 +330,9 @@ class AsgProvider:
         per_call = TAGS_PER_CALL // 2 if attempts else TAGS_PER_CALL
         for start in range(0, len(items), per_call):
             chunk = items[start : start + per_call]
-            specs = [_tag_spec(name, key, value) for name, value in chunk]
+            specs = [tag_spec(name, key, value) for name, value in chunk]
             specs += [
-                _tag_spec(name, ATTEMPTS_TAG, attempts.pop(name).value())
+                tag_spec(name, ATTEMPTS_TAG, attempts.pop(name).value())
                 for name, _ in chunk
                 if name in attempts
             ]
@@ -375,27 +354,7 @@ class AsgProvider:
         return errors
 
     def _tag(self, name: str, key: str, value: str) -> None:
-        self.client.create_or_update_tags(Tags=[_tag_spec(name, key, value)])
-
-    # --- the CLI: find by name, remove tags -----------------------------------
-
-    def find(self, refs: Sequence[str]) -> dict[str, list[Found]]:
-        return {
-            str(g["AutoScalingGroupName"]): [
-                Found(
-                    KIND,
-                    str(g["AutoScalingGroupName"]),
-                    self.region,
-                    self.account,
-                    str(g.get("AutoScalingGroupARN", "")),
-                    _tags(g),
-                )
-            ]
-            for g in _describe(self.client, names=refs)
-        }
-
-    def remove_tags(self, found: Found, keys: Sequence[str]) -> None:
-        self.client.delete_tags(Tags=[_tag_spec(found.id, k) for k in keys])
+        self.client.create_or_update_tags(Tags=[tag_spec(name, key, value)])
 
 
 def _answer(got: ActionError | BaseException | Deferred | None) -> ActionError | None:
@@ -404,50 +363,6 @@ def _answer(got: ActionError | BaseException | Deferred | None) -> ActionError |
     if isinstance(got, BaseException):
         return ActionError(aws.error_code(got), first_line(aws.error_message(got)))
     return got
-
-
-def _describe(
-    client: Any,
-    *,
-    names: Sequence[str] = (),
-    filters: list[dict[str, Any]] | None = None,
-) -> Iterator[Mapping[str, Any]]:
-    """DescribeAutoScalingGroups, paginated; by names (in chunks) or by filters."""
-    paginator = client.get_paginator("describe_auto_scaling_groups")
-    queries: list[dict[str, Any]] = (
-        [
-            {"AutoScalingGroupNames": list(names[i : i + NAMES_PER_CALL])}
-            for i in range(0, len(names), NAMES_PER_CALL)
-        ]
-        if names
-        else [{"Filters": filters or []}]
-    )
-    for query in queries:
-        for page in paginator.paginate(**query, PaginationConfig={"PageSize": PAGE_SIZE}):
-            yield from page.get("AutoScalingGroups", ())
-
-
-def _tag_spec(name: str, key: str, value: str | None = None) -> dict[str, Any]:
-    spec: dict[str, Any] = {"ResourceId": name, "ResourceType": _RESOURCE_TYPE, "Key": key}
-    if value is not None:
-        spec.update(Value=value, PropagateAtLaunch=False)
-    return spec
-
-
-def _tags(group: Mapping[str, Any]) -> dict[str, str]:
-    return {str(t["Key"]): str(t.get("Value", "")) for t in group.get("Tags", ())}
-
-
-def _safe_tags(group: Mapping[str, Any]) -> dict[str, str]:
-    try:
-        return _tags(group)
-    except Exception:
-        return {}
-
-
-def _tag_command(region: str, rid: str, arn: str, tags: Mapping[str, str]) -> str:
-    spec = cli_json([_tag_spec(rid, k, v) for k, v in tags.items()])
-    return f"aws autoscaling create-or-update-tags --region {region} --tags {shlex.quote(spec)}"
 
 
 DECLARATION = Kind(
@@ -460,5 +375,5 @@ DECLARATION = Kind(
         r"arn:aws[a-z-]*:autoscaling:(?P<region>[a-z0-9-]+):\d*:autoScalingGroup:[^:]*"
         r":autoScalingGroupName/(?P<name>.+)"
     ),
-    tag_command=_tag_command,
+    tag_command=tag_command,
 )

@@ -71,6 +71,30 @@ class Tagger(Provider, Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Memory:
+    """A memory a resource carries (`powercycle seal` reviews it): the memory's tag, the
+    tags holding it, and what it holds in words, checked against the resource as it is now."""
+
+    name: str
+    values: Mapping[str, str]
+    shown: str
+
+
+@runtime_checkable
+class Sealer(Tagger, Protocol):
+    """A kind whose resources carry memories (sizes, a type) for `powercycle seal`."""
+
+    def memory(self, found: Found) -> Memory | None:
+        """The memory `found` carries (None: none); raises `TagError` or `ValueError` when
+        it cannot be sealed (unreadable, or above what the resource allows now)."""
+        ...
+
+    def seal_arn(self, found: Found) -> str:
+        """The ARN the memory's seal binds."""
+        ...
+
+
 # (region, resource id, ARN or "", {key: value}) -> the AWS CLI command writing those tags.
 TagCommand = Callable[[str, str, str, Mapping[str, str]], str]
 

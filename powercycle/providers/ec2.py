@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shlex
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -48,7 +47,9 @@ from powercycle.core.model import DEFERRED, ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action
 from powercycle.core.tags import Attempts
 from powercycle.core.verify import ATTEMPTS_TAG, judge
-from powercycle.providers.base import Found, Kind, Provider, cli_json
+from powercycle.providers.base import Kind, Provider
+from powercycle.providers.ec2_cli import ID, KIND, Ec2Cli, tag_command
+from powercycle.providers.ec2_cli import arn as instance_arn
 from powercycle.providers.ec2_fallback import (
     Facts,
     TypeGuard,
@@ -64,7 +65,6 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger("powercycle.ec2")
 
-KIND = "ec2"
 ACTION_BATCH = 50
 TAG_BATCH = 1000  # CreateTags accepts up to 1000 resource ids per call
 PAGE_SIZE = 1000
@@ -111,7 +111,7 @@ def providers(
     ]
 
 
-class Ec2Provider:
+class Ec2Provider(Ec2Cli):
     kind = KIND
 
     def __init__(
@@ -168,7 +168,7 @@ class Ec2Provider:
         """The groups among `names` that kind `asg` schedules (one describe call per 50)."""
         if "asg" not in self._config.kinds:
             return set()
-        from powercycle.providers.asg import scheduled_groups
+        from powercycle.providers.asg_groups import scheduled_groups
 
         try:
             client = aws.client("autoscaling", self.region, credentials=self._credentials)
@@ -183,20 +183,6 @@ class Ec2Provider:
         # A filter, not InstanceIds=: an unknown id then means "not here", not a failed call.
         found = self._describe([{"Name": "instance-id", "Values": list(refs)}])
         return {r.id: r for r in found}
-
-    # --- the CLI: find by id or Name tag, remove tags -------------------------
-
-    def find(self, refs: Sequence[str]) -> dict[str, list[Found]]:
-        found: dict[str, list[Found]] = {}
-        ids, names = [r for r in refs if _ID.fullmatch(r)], [r for r in refs if not _ID.match(r)]
-        for key, wanted in (("instance-id", ids), ("tag:Name", names)):
-            for r in self._describe([{"Name": key, "Values": wanted}]) if wanted else ():
-                ref = r.id if key == "instance-id" else r.tags.get("Name", "")
-                found.setdefault(ref, []).append(Found(KIND, r.id, r.region, r.account, "", r.tags))
-        return found
-
-    def remove_tags(self, found: Found, keys: Sequence[str]) -> None:
-        self.client.delete_tags(Resources=[found.id], Tags=[{"Key": k} for k in keys])
 
     def _describe(
         self, filters: list[dict[str, Any]], *, check: bool = False
@@ -215,7 +201,7 @@ class Ec2Provider:
                 for instance in reservation.get("Instances", ()):
                     resource = self._resource(instance)
                     if check:
-                        arn = _arn(self.region, owner, resource.id)
+                        arn = instance_arn(self.region, owner, resource.id)
                         resource = self._checked(instance, resource, arn)
                     yield resource
 
@@ -449,11 +435,6 @@ class Ec2Provider:
         self.client.start_instances(InstanceIds=batch)
 
 
-def _arn(region: str, account: str, instance_id: str) -> str:
-    partition = {"cn": "aws-cn", "us-gov": "aws-us-gov"}.get(region.rsplit("-", 2)[0], "aws")
-    return f"arn:{partition}:ec2:{region}:{account}:instance/{instance_id}"
-
-
 def _chunks(items: Sequence[str] | Iterable[str], size: int) -> Iterator[list[str]]:
     batch: list[str] = []
     for item in items:
@@ -465,24 +446,15 @@ def _chunks(items: Sequence[str] | Iterable[str], size: int) -> Iterator[list[st
         yield batch
 
 
-def _tag_command(region: str, rid: str, arn: str, tags: Mapping[str, str]) -> str:
-    spec = cli_json([{"Key": k, "Value": v} for k, v in tags.items()])
-    return (
-        f"aws ec2 create-tags --region {region} --resources {shlex.quote(rid)} "
-        f"--tags {shlex.quote(spec)}"
-    )
-
-
-_ID = re.compile(r"i-[0-9a-f]+")
 DECLARATION = Kind(
     name=KIND,
     payload_key="instanceIds",
     title="EC2 instance",
     refs="an EC2 instance id or Name tag",
     factory=providers,
-    ref_pattern=_ID,
+    ref_pattern=ID,
     arn_pattern=re.compile(
         r"arn:aws[a-z-]*:ec2:(?P<region>[a-z0-9-]+):\d*:instance/(?P<name>i-[0-9a-f]+)"
     ),
-    tag_command=_tag_command,
+    tag_command=tag_command,
 )

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shlex
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from functools import partial
@@ -31,7 +30,7 @@ from powercycle.core.model import NOTED, ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action, parse_schedule_text
 from powercycle.core.tags import Attempts
 from powercycle.core.verify import ATTEMPTS_TAG
-from powercycle.providers.base import Found, Kind, Provider, cli_json
+from powercycle.providers.base import Kind, Provider
 from powercycle.providers.eks import nodegroups
 from powercycle.providers.eks.castai import (
     CastAIBackend,
@@ -40,6 +39,7 @@ from powercycle.providers.eks.castai import (
     arn_region,
     unexpected,
 )
+from powercycle.providers.eks.cli import KIND, EksCli, tag_command
 from powercycle.runtime.budget import Budget
 from powercycle.runtime.pool import Deferred, map_guarded
 from powercycle.sources import locate
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger("powercycle.eks")
 
-KIND = "eks"
 PAGE_SIZE = 100  # ListClusters' maximum
 WORKERS = 8
 
@@ -78,7 +77,7 @@ def providers(
     ]
 
 
-class EksProvider:
+class EksProvider(EksCli):
     kind = KIND
 
     def __init__(
@@ -411,28 +410,6 @@ class EksProvider:
     def region_of(self, arn: str | None) -> str:
         return arn_region(arn or "") or self.region
 
-    # --- the CLI: find by name, remove tags -----------------------------------
-
-    def find(self, refs: Sequence[str]) -> dict[str, list[Found]]:
-        found = {}
-        for name in refs:
-            try:
-                cluster = self.client.describe_cluster(name=name)["cluster"]
-            except aws.AWS_ERRORS as exc:
-                if aws.error_code(exc) in ("ResourceNotFoundException", "ValidationException"):
-                    continue
-                raise
-            tags = {str(k): str(v) for k, v in (cluster.get("tags") or {}).items()}
-            self.targets.setdefault(name, Target("", str(cluster["arn"])))  # for `record`
-            found[name] = [Found(KIND, name, self.region, self.account, cluster["arn"], tags)]
-        return found
-
-    def remove_tags(self, found: Found, keys: Sequence[str]) -> None:
-        # One key per call: moto's UntagResource drops only the first of several tagKeys,
-        # and a cluster carries a handful of our tags at most.
-        for key in keys:
-            self.eks(found.region).untag_resource(resourceArn=found.arn, tagKeys=[key])
-
     # --- concurrency -------------------------------------------------------------------
 
     def each(
@@ -457,20 +434,6 @@ class EksProvider:
         return answers
 
 
-def _tag_command(region: str, rid: str, arn: str, tags: Mapping[str, str]) -> str:
-    where = f"--region {region}"
-    quoted = (
-        shlex.quote(arn)
-        if arn
-        else (
-            f'"$(aws eks describe-cluster {where} --name {shlex.quote(rid)} '
-            '--query cluster.arn --output text)"'
-        )
-    )
-    spec = shlex.quote(cli_json(dict(tags)))
-    return f"aws eks tag-resource {where} --resource-arn {quoted} --tags {spec}"
-
-
 DECLARATION = Kind(
     name=KIND,
     payload_key="clusterNames",
@@ -480,5 +443,5 @@ DECLARATION = Kind(
     arn_pattern=re.compile(
         r"arn:aws[a-z-]*:eks:(?P<region>[a-z0-9-]+):\d*:cluster/(?P<name>[^/]+)"
     ),
-    tag_command=_tag_command,
+    tag_command=tag_command,
 )
