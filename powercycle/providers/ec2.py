@@ -19,14 +19,14 @@ is halved until the refusing ids are alone, so one bad instance never keeps the 
 of its batch from acting. Once the pass budget is spent, batches not yet sent are
 `Deferred`.
 
-Verified actions (`providers.verify`): an accepted start or stop is written down in the
-tag `powercycle:attempts`, in the same `CreateTags` call as the state tag, and judged on
-the next discovery from what `DescribeInstances` returns (`State`, `StateReason`,
-`LaunchTime`): confirmed ones lose the tag (one `DeleteTags` per 1000 of them), failed
-ones are handed to the engine `unhandled`. Capacity refusals of a start try the schedule's
-`fallbackTypes` (`providers.ec2_fallback`); a fallback's own type is given back by `tidy`,
-which the engine calls only for resources it screened (never an excluded, snoozed or
-invalid one), before they act. Instances without those tags cost nothing more.
+Verified actions (`providers.verify`; `ec2_verify`): an accepted start or stop is written
+down in the tag `powercycle:attempts`, in the same `CreateTags` call as the state tag, and
+judged on the next discovery from what `DescribeInstances` returns (`State`,
+`StateReason`, `LaunchTime`): confirmed ones lose the tag (one `DeleteTags` per 1000 of
+them), failed ones are handed to the engine `unhandled`. Capacity refusals of a start try
+the schedule's `fallbackTypes` (`providers.ec2_fallback`); a fallback's own type is given
+back by `tidy`, which the engine calls only for resources it screened (never an excluded,
+snoozed or invalid one), before they act. Instances without those tags cost nothing more.
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from powercycle import aws
@@ -46,18 +45,12 @@ from powercycle.core.decide import Power
 from powercycle.core.model import DEFERRED, ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action
 from powercycle.core.tags import Attempts
-from powercycle.core.verify import ATTEMPTS_TAG, judge
+from powercycle.core.verify import ATTEMPTS_TAG
 from powercycle.providers.base import Kind, Provider
 from powercycle.providers.ec2_cli import ID, KIND, Ec2Cli, tag_command
 from powercycle.providers.ec2_cli import arn as instance_arn
-from powercycle.providers.ec2_fallback import (
-    Facts,
-    TypeGuard,
-    facts,
-    fall_back,
-    give_back_all,
-)
-from powercycle.providers.verify import ec2_seen
+from powercycle.providers.ec2_fallback import Facts, TypeGuard
+from powercycle.providers.ec2_verify import Ec2Verify
 from powercycle.runtime.budget import Budget
 
 if TYPE_CHECKING:
@@ -111,7 +104,7 @@ def providers(
     ]
 
 
-class Ec2Provider(Ec2Cli):
+class Ec2Provider(Ec2Cli, Ec2Verify):
     kind = KIND
 
     def __init__(
@@ -337,56 +330,6 @@ class Ec2Provider(Ec2Cli):
                     errors.update(dict.fromkeys(chunk, aws.describe_error(exc)))
         return errors
 
-    # --- verified actions ------------------------------------------------------------
-
-    def _checked(self, instance: Mapping[str, Any], resource: Resource, arn: str) -> Resource:
-        try:
-            return self._judged(instance, resource, arn)
-        except Exception as exc:  # a check that fails is no reason to stop scheduling
-            LOG.warning("powercycle: %s not checked: %s: %s", resource.id, type(exc).__name__, exc)
-            return resource
-
-    def _judged(self, instance: Mapping[str, Any], resource: Resource, arn: str) -> Resource:
-        """Judge the action an earlier pass had accepted (no write: `tidy` writes).
-
-        Only instances carrying `powercycle:attempts` cost anything.
-        """
-        if resource.power is None or resource.skip:
-            return resource
-        tags = dict(resource.tags)
-        self._facts[resource.id] = facts(instance, tags, arn)
-        raw = tags.get(ATTEMPTS_TAG)
-        if raw is None:
-            return resource
-        state = tags.get(self._config.state_tag)
-        attempts = Attempts.parse(raw)
-        seen = ec2_seen(attempts, instance) if attempts and attempts.event == state else None
-        verdict = judge(raw, state, seen, max_attempts=self._config.max_attempts)
-        if verdict.drop_tag:
-            # Judged: the tag stays (the next action overwrites it: an idle pass writes
-            # nothing), and a new attempt for the same event counts from one again.
-            del tags[ATTEMPTS_TAG]
-        return replace(resource, tags=tags, unhandled=verdict.unhandled, retry=verdict.retry)
-
-    def tidy(self, resources: Sequence[Resource]) -> dict[str, str]:
-        """Give screened, stopped instances their own type back (`ec2_fallback.give_back`),
-        before anything acts on them. The engine calls it only for resources it screened:
-        never an excluded, snoozed or invalid one. Returns an error per id whose memory is
-        not acted on (its seal does not check, or the key cannot be read)."""
-        stopped = [r.id for r in resources if r.power is Power.STOPPED]
-        errors, done = give_back_all(
-            self.client,
-            stopped,
-            self._facts,
-            self._key.get,
-            budget=self._budget,
-            dry_run=self._config.dry_run,
-        )
-        for resource_id, keys in done.items():
-            self._done_tags[resource_id].update(keys)
-        self._remove_done_tags()
-        return errors
-
     def _remove_done_tags(self) -> None:
         """One DeleteTags per set of keys (and 1000 ids): the tags judged done."""
         done, self._done_tags = self._done_tags, defaultdict(set)
@@ -402,34 +345,6 @@ class Ec2Provider(Ec2Cli):
                 except aws.AWS_ERRORS as exc:
                     # Harmless: judged again (and found done again) on the next pass.
                     LOG.warning("powercycle: %s not removed: %s", keys, aws.describe_error(exc))
-
-    def _note_attempts(
-        self, requests: Sequence[ActRequest], results: Mapping[str, ActionError | None]
-    ) -> None:
-        with_state, alone = verify.accepted(requests, results, self._config.state_tag)
-        self._attempts.update(with_state)
-        by_value: dict[tuple[tuple[str, str], ...], list[str]] = defaultdict(list)
-        for resource_id, attempt in alone.items():
-            by_value[((ATTEMPTS_TAG, attempt.value()),)].append(resource_id)
-        for resource_id, error in self._create_tags(by_value).items():
-            LOG.warning("powercycle: %s: %s not written: %s", resource_id, ATTEMPTS_TAG, error)
-
-    def _fall_back(
-        self, requests: Sequence[ActRequest], results: dict[str, ActionError | None]
-    ) -> None:
-        """Starts refused for capacity: each (type, zone) group alone, then fallback types."""
-        if self._guard is None:
-            self._guard = TypeGuard(self.client, self._config.allowed_types)
-        fall_back(
-            self.client,
-            requests,
-            results,
-            self._facts,
-            retry=lambda group: self._attempt(group, self._start, 0, results),
-            budget=self._budget,
-            key=self._key.get,
-            guard=self._guard,
-        )
 
     def _start(self, batch: list[str]) -> None:
         self.client.start_instances(InstanceIds=batch)
