@@ -1,5 +1,5 @@
 """EKS clusters, hibernated and resumed through CAST AI (`eks_castai.py`), or their managed
-node groups taken to zero and back (`nodegroups.py`).
+node groups taken to zero and back (`by_nodegroups.py`, `nodegroups.py`).
 
 The backend of a tagged cluster is the schedule's `via` ("castai" or "nodegroups"), read
 from the tag when it holds the schedule inline; otherwise `castai` when CAST AI is
@@ -17,7 +17,6 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from powercycle import aws
@@ -25,13 +24,12 @@ from powercycle.aws import sealkey
 from powercycle.castai.access import NOT_CONFIGURED, CastAIAccess, match_eks
 from powercycle.castai.client import DEFERRED, CastAIError, Listing
 from powercycle.core import verify
-from powercycle.core.decide import Power, parse_state
+from powercycle.core.decide import parse_state
 from powercycle.core.model import NOTED, ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action, parse_schedule_text
-from powercycle.core.tags import Attempts
-from powercycle.core.verify import ATTEMPTS_TAG
 from powercycle.providers.base import Kind, Provider
 from powercycle.providers.eks import nodegroups
+from powercycle.providers.eks.by_nodegroups import ByNodegroups
 from powercycle.providers.eks.castai import (
     CastAIBackend,
     Target,
@@ -77,7 +75,7 @@ def providers(
     ]
 
 
-class EksProvider(EksCli):
+class EksProvider(EksCli, ByNodegroups):
     kind = KIND
 
     def __init__(
@@ -223,43 +221,6 @@ class EksProvider(EksCli):
             LOG.exception("powercycle: EKS cluster %s", name)
             return self.error(name, tags, unexpected(exc))
 
-    def _by_nodegroups(
-        self, name: str, arn: str, tags: Mapping[str, str], *, region: str
-    ) -> Resource:
-        try:
-            groups = nodegroups.read(self.eks(region), name, arn, tags, budget=self.budget)
-        except nodegroups.NodeGroupError as exc:
-            return self.error(name, tags, str(exc), region=region)
-        except aws.AWS_ERRORS as exc:
-            return self.error(name, tags, f"node groups: {aws.describe_error(exc)}", region=region)
-        try:
-            state = parse_state(tags.get(self.config.state_tag))
-        except Exception:
-            state = None  # the engine reports the bad tag
-        power = nodegroups.power(groups, state.action if state else None)
-        self._groups[name] = groups
-        self.targets[name] = Target("", arn)
-        verdict = self._checked(groups, tags) if ATTEMPTS_TAG in tags else verify.Verdict()
-        if verdict.drop_tag:
-            # Judged: the tag stays (the next action overwrites it: an idle pass writes
-            # nothing), and a new attempt for the same event counts from one again.
-            tags = {k: v for k, v in tags.items() if k != ATTEMPTS_TAG}
-        return Resource(
-            kind=KIND,
-            id=name,
-            region=region,
-            account=self.account,
-            tags=tags,
-            power=power,
-            running_since=self.started(tags, None) if power is Power.RUNNING else None,
-            unhandled=verdict.unhandled,
-        )
-
-    def _checked(self, groups: nodegroups.Groups, tags: Mapping[str, str]) -> verify.Verdict:
-        """A start an earlier pass accepted (`providers.verify`), judged from the groups read."""
-        state, look = tags.get(self.config.state_tag), partial(nodegroups.nodegroups_seen, groups)
-        return verify.check(tags[ATTEMPTS_TAG], state, look, self.config.max_attempts)
-
     def started(self, tags: Mapping[str, str], observed: datetime | None) -> datetime | None:
         """When it last started: the start recorded in the state tag, or one observed
         (a resume operation seen finished), whichever is later (`maxRuntime` counts from it)."""
@@ -296,20 +257,6 @@ class EksProvider(EksCli):
         rest = [ref for ref in refs if ref not in found]
         return found | self._castai.lookup(rest, listing) if rest else found
 
-    def _manual_nodegroups(self, ref: str, listing: Listing | CastAIError) -> Resource | None:
-        """The node-group cluster named `ref` in this region, or None (then: CAST AI's)."""
-        if not self.budget.open():
-            return None
-        try:
-            eks = self.client.describe_cluster(name=ref)["cluster"]
-        except Exception:
-            return None  # not here (or unreadable: CAST AI's lookup decides)
-        tags = {str(k): str(v) for k, v in (eks.get("tags") or {}).items()}
-        arn = str(eks.get("arn", ""))
-        if self._backend(ref, arn, tags, listing) != "nodegroups":
-            return None
-        return self._by_nodegroups(ref, arn, tags, region=self.region)
-
     # --- actions -----------------------------------------------------------------------
 
     def act(self, action: Action, requests: Sequence[ActRequest]) -> dict[str, ActionError | None]:
@@ -342,30 +289,6 @@ class EksProvider(EksCli):
         if not requests:
             return results
         return results | self._castai.act(action, requests)
-
-    def _nodegroups_act(self, request: ActRequest, action: Action) -> ActionError | None:
-        try:
-            return nodegroups.act(
-                self.eks(request.resource.region),
-                action,
-                self._groups[request.resource.id],
-                self.key.get,
-                budget=self.budget,
-            )
-        except sealkey.KeyUnavailable as exc:
-            return ActionError("KeyUnavailable", f"{exc}; no node group touched")
-
-    def _attempted(self, request: ActRequest, event: str) -> None:
-        """An accepted node-group start: its attempt for the event, checked next pass."""
-        rid, attempt = request.resource.id, Attempts.after(request.resource.tags, event)
-        tags = {ATTEMPTS_TAG: attempt.value()}
-        try:
-            self.eks(request.resource.region).tag_resource(
-                resourceArn=self._groups[rid].arn, tags=tags
-            )
-        except Exception as exc:
-            # The start stands; only its check on the next pass is lost.
-            LOG.warning("powercycle: %s: %s not written: %s", rid, ATTEMPTS_TAG, exc)
 
     # --- tags --------------------------------------------------------------------------
 
