@@ -85,7 +85,7 @@ def run_pass(
         lambda p: [Outcome(resource=r, provider=p) for r in p.discover(config.tag)],
     )
     candidates = [o for o in outcomes if _guarded(o, lambda o: _screen(config, o, now))]
-    schedules = _resolution(config, candidates, budget)
+    schedules = _resolution(config, candidates, budget, now)
 
     def prepare(mine: Sequence[Outcome]) -> None:
         for outcome in mine:
@@ -195,9 +195,12 @@ def _screen(config: Config, outcome: Outcome, now: datetime) -> bool:
     return True
 
 
-def _resolution(config: Config, candidates: Sequence[Outcome], budget: Budget) -> Schedules:
+def _resolution(
+    config: Config, candidates: Sequence[Outcome], budget: Budget, now: datetime
+) -> Schedules:
     """Every candidate's schedule, resolving: documents fetched at once, side by side."""
-    return sources.resolution({o.resource.tags[config.tag] for o in candidates}, config, budget)
+    values = {o.resource.tags[config.tag] for o in candidates}
+    return sources.resolution(values, config, budget, now)
 
 
 def _decide(config: Config, outcome: Outcome, schedules: Schedules, now: datetime) -> None:

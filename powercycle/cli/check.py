@@ -18,13 +18,14 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from croniter import croniter
 
 from powercycle.cli.output import Output
 from powercycle.config import Config
+from powercycle.core.calendars import format_skipped, skipped_days
 from powercycle.core.schedule import (
     Action,
     Event,
@@ -82,7 +83,7 @@ def _count(text: str) -> int:
 def run(args: argparse.Namespace, now: datetime) -> int:
     config = Config.from_env(need_region=False)
     try:
-        checked = validate(args.schedule, config)
+        checked = validate(args.schedule, config, now=now)
     except ScheduleError as exc:
         if args.json:
             Output(json=True).document({"valid": False, "error": str(exc)})
@@ -94,6 +95,7 @@ def run(args: argparse.Namespace, now: datetime) -> int:
     upcoming = transitions(schedule, now, args.count)
     off = hours_off_per_week(schedule)
     note = off_note(schedule)
+    skipped = next_skipped(schedule, now, args.count)
     if args.json:
         Output(json=True).document(
             {
@@ -103,6 +105,7 @@ def run(args: argparse.Namespace, now: datetime) -> int:
                 "warnings": checked.warnings,
                 "latestEvent": _event_dict(latest, schedule),
                 "transitions": [_event_dict(e, schedule) for e in upcoming],
+                "skipped": [{"date": d.isoformat(), "names": n} for d, n in skipped],
                 "hoursOffPerWeek": round(off, 2),
                 "percentOff": round(100 * off / WEEK_HOURS, 1),
                 **({"note": note.strip(" ()")} if note else {}),
@@ -129,6 +132,10 @@ def run(args: argparse.Namespace, now: datetime) -> int:
         )
     for event in upcoming:
         print(f"  {fmt_event(event, schedule)}")
+    if skipped:
+        print(f"next {len(skipped)} skipped dates:")
+        for day, names in skipped:
+            print(f"  {format_skipped(day, names)}")
     print(f"off {off:.1f} h per week ({off / WEEK_HOURS:.0%} of the week){note}")
     if schedule.fallback_types:
         print(
@@ -141,9 +148,9 @@ def run(args: argparse.Namespace, now: datetime) -> int:
 # --- validation ----------------------------------------------------------------------
 
 
-def validate(text: str, config: Config) -> Checked:
+def validate(text: str, config: Config, *, now: datetime | None = None) -> Checked:
     """The schedule a tag value means, with warnings; ScheduleError when a run would
-    refuse it or it cannot be a tag value."""
+    refuse it or it cannot be a tag value. Its holiday calendars are read around `now`."""
     from powercycle import sources
     from powercycle.core import uptime
 
@@ -161,9 +168,20 @@ def validate(text: str, config: Config) -> Checked:
     if sources.locate(text) is None and form == "json":
         doc = parse_strict(text)
         schedule = parse_schedule(doc, default_tz=config.default_tz)
+        if schedule.calendars:
+            from powercycle.sources import calendars
+
+            schedule = calendars.with_calendars(schedule, config, now=now or datetime.now(UTC))
     else:
-        schedule = sources.resolve(text, config)
+        schedule = sources.resolve(text, config, now=now or datetime.now(UTC))
     return Checked(schedule, warnings(schedule))
+
+
+def next_skipped(schedule: Schedule, now: datetime, count: int) -> list[tuple[date, list[str]]]:
+    """The next skipped local dates from today (`skip` and calendars), with their names."""
+    if not schedule.skip and schedule.holidays is None:
+        return []
+    return skipped_days(schedule, now.astimezone(schedule.tz).date(), count)
 
 
 def parse_strict(text: str) -> Any:

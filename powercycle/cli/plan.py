@@ -10,10 +10,10 @@ own line.
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from powercycle.cli.check import transitions
+from powercycle.cli.check import next_skipped, transitions
 from powercycle.cli.output import Output, Progress, parse_time, warn
 from powercycle.cli.run import (
     EXIT_OK,
@@ -25,9 +25,11 @@ from powercycle.cli.run import (
     settings,
     target_errors,
 )
+from powercycle.core.calendars import format_skipped
 from powercycle.core.schedule import format_utc
 from powercycle.engine import Outcome
 
+SKIPPED_SHOWN = 3
 HEADERS = (
     "kind",
     "resource",
@@ -84,6 +86,7 @@ def run(args: argparse.Namespace, now: datetime) -> int:
         out.table(HEADERS, [_cells(r, o) for r, o in zip(rows, ordered, strict=True)])
         for error in target_errors(summary):
             print(f"error: {error['id']}: {error['error']}")
+        _print_skipped(rows)
     if not rows and not summary.errors:
         warn(f"found nothing tagged {config.tag} in {where}; check the region and the tag")
     code = exit_code(summary)
@@ -107,6 +110,12 @@ def resource_dict(outcome: Outcome, at: datetime) -> dict[str, Any]:
         "error": outcome.error,
     }
     schedule = outcome.schedule
+    if schedule is not None and (schedule.skip or schedule.holidays is not None):
+        today = at.astimezone(schedule.tz).date()
+        entry["skipped"] = [
+            {"date": day.isoformat(), "names": names, "today": day == today}
+            for day, names in next_skipped(schedule, at, SKIPPED_SHOWN)
+        ]
     if schedule is not None:
         upcoming = transitions(schedule, at, 1)
         if upcoming:
@@ -117,6 +126,22 @@ def resource_dict(outcome: Outcome, at: datetime) -> dict[str, Any]:
                 "utc": format_utc(event.time),
             }
     return entry
+
+
+def _print_skipped(rows: list[dict[str, Any]]) -> None:
+    """The next skipped dates of each schedule source (holidays, `skip`), once per source."""
+    shown: set[str] = set()
+    for row in rows:
+        source, skipped = row["source"] or "-", row.get("skipped")
+        if not skipped or source in shown:
+            continue
+        if not shown:
+            print("next skipped dates:")
+        shown.add(source)
+        days = "; ".join(
+            format_skipped(date.fromisoformat(s["date"]), s["names"]) for s in skipped
+        )
+        print(f"  {source}: {days}")
 
 
 def _cells(row: dict[str, Any], outcome: Outcome) -> list[str]:
@@ -136,9 +161,18 @@ def _cells(row: dict[str, Any], outcome: Outcome) -> list[str]:
         row["power"] or "?",
         row["state"] or "-",
         row["action"] or "-",
-        row["reason"] or "-",
+        _why(row),
         last,
     ]
+
+
+def _why(row: dict[str, Any]) -> str:
+    """The reason, and the holiday when the resource's own today is a skipped date."""
+    why = row["reason"] or "-"
+    skipped = row.get("skipped")
+    if skipped and skipped[0]["today"]:
+        why += f" (today skipped: {', '.join(skipped[0]['names'])})"
+    return why
 
 
 def _order(outcome: Outcome) -> tuple[str, str, str]:

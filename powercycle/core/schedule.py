@@ -34,7 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
 from powercycle.core.cron import (
@@ -46,6 +46,9 @@ from powercycle.core.cron import (
     wall_to_instant,  # noqa: F401 (re-exported: callers and tests use it here)
 )
 from powercycle.core.document import ShapeError, check_shape, freeze, show, thaw
+
+if TYPE_CHECKING:
+    from powercycle.core.calendars import Holidays
 
 Action = Literal["start", "stop"]
 
@@ -60,6 +63,7 @@ KNOWN_KEYS = (
     "resume",
     "via",
     "fallbackTypes",
+    "calendars",
 )
 RESUME_KEYS = ("instanceType", "spot")
 # EKS backends (`via`): CAST AI's hibernate/resume, or the managed node groups to zero.
@@ -118,10 +122,15 @@ class Schedule:
     via: str | None = None
     # EC2: types to start on, in order, when the instance's own has no capacity.
     fallback_types: tuple[str, ...] = ()
+    # `calendars`: locations, and their dates once read (never evaluated without them).
+    calendars: tuple[str, ...] = ()
+    holidays: Holidays | None = None
 
     @cached_property
     def _skip_calendar(self) -> SkipCalendar:
-        return SkipCalendar(self.skip)
+        if self.calendars and self.holidays is None:
+            raise ScheduleError('"calendars": the calendars were not read')
+        return SkipCalendar(self.skip + (self.holidays.ranges if self.holidays else ()))
 
     def latest_event(self, now: datetime) -> Event | None:
         """The event with the greatest time <= now (start wins a tie), or None.
@@ -264,6 +273,7 @@ def _parse_cached(frozen: object, default_tz: str) -> Schedule:
         resume=_resume(doc.get("resume")),
         via=_via(doc.get("via")),
         fallback_types=_fallback_types(doc.get("fallbackTypes")),
+        calendars=_calendars(doc.get("calendars")),
     )
     if not start and not stop and schedule.max_runtime is None:
         raise ScheduleError('"start" and "stop" are both empty lists')
@@ -407,6 +417,15 @@ def _resume(value: object) -> ResumeOptions | None:
     if spot is not None and not isinstance(spot, bool):
         raise ScheduleError(f'"resume.spot" must be true or false, got {show(spot)}')
     return ResumeOptions(instance_type=instance_type, spot=spot)
+
+
+def _calendars(value: object) -> tuple[str, ...]:
+    from powercycle.core.calendars import CalendarError, parse_key
+
+    try:
+        return parse_key(value)
+    except CalendarError as exc:
+        raise ScheduleError(str(exc)) from None
 
 
 def _fallback_types(value: object) -> tuple[str, ...]:

@@ -19,6 +19,13 @@ budget): `Resolution.get(value)` waits only for its own source, and never past t
 window, whatever the servers do; a source not fetched in time is an error for the values
 using it. `resolve_all` is the same, waiting for every value.
 
+Holiday calendars. A schedule that names `calendars` gets their dates in the same
+Resolution: each distinct calendar location is fetched once per pass, in the same window,
+beside the documents (those of inline schedules from the start, those of fetched ones as
+soon as their document is read), parsed once and expanded once per zone
+(`powercycle.sources.calendars`, read around the pass's `now`). A calendar that cannot be
+read is the error of the values whose schedules name it.
+
 Safety. URLs are fetched by the guarded client of `powercycle.sources.http` (allowlist, address
 checks, pinned connections, redirects, the 15 s, the size cap; see there).
 
@@ -35,20 +42,27 @@ minutes later) fetches again, and a late run loses no event.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import re
 import threading
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Protocol, TypeGuard
-from urllib.parse import unquote, urlsplit, urlunsplit
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 from powercycle.core import library, uptime
 from powercycle.core.documents import INLINE_MAX_BYTES, DocumentError, load_document
 from powercycle.core.schedule import KNOWN_KEYS, Schedule, ScheduleError, parse_schedule
 from powercycle.runtime.budget import Budget
 from powercycle.runtime.text import clip, error_line
-from powercycle.sources.fetch import Fetches, Location, SourceError, error_text, unexpected
-from powercycle.sources.http import DEFAULT_LIMITS, Limits, redact_url, scrub
+from powercycle.sources.fetch import (
+    Fetches,
+    Location,
+    SourceError,
+    error_text,
+    unexpected,
+)
+from powercycle.sources.fetch import locate as locate
+from powercycle.sources.http import DEFAULT_LIMITS, Limits, scrub
 
 if TYPE_CHECKING:
     from powercycle.config import Config
@@ -59,56 +73,6 @@ _NAMES_SHOWN = 10
 
 
 # --- telling the forms apart ----------------------------------------------------------
-
-
-def locate(value: str) -> Location | None:
-    """The location a tag value points at, None for inline JSON; SourceError if malformed."""
-    text = value.strip()
-    if text.startswith(("{", "[")):
-        return None
-    scheme, sep, _ = text.partition(":")
-    scheme = scheme.lower()
-    if not sep or not re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme):
-        return None
-    if scheme == "s3":
-        return _locate_s3(text)
-    if scheme not in ("http", "https"):
-        if text[len(scheme) + 1 :].startswith("//"):
-            raise SourceError(
-                f"unsupported location {redact_url(text)}: use https://, s3:// or inline JSON"
-            )
-        return None
-    try:
-        parts = urlsplit(text)
-        parts.port  # noqa: B018 - raises ValueError on a malformed port
-    except ValueError as exc:
-        raise SourceError(f"not a valid URL: {redact_url(text)} ({exc})") from exc
-    if not parts.hostname:
-        raise SourceError(f"URL without a host: {redact_url(text)}")
-    return Location(
-        kind="url",
-        fetch_key=urlunsplit(parts._replace(fragment="")),
-        name=unquote(parts.fragment) or None,
-        display=redact_url(text),
-    )
-
-
-def _locate_s3(text: str) -> Location:
-    rest = text[3:]
-    if not rest.startswith("//"):
-        raise SourceError(f"S3 location must look like s3://bucket/key, got {text[:80]!r}")
-    path, _, fragment = rest[2:].partition("#")
-    bucket, _, key = path.partition("/")
-    if not bucket or not key:
-        raise SourceError(f"S3 location needs a bucket and a key (s3://bucket/key): {text!r}")
-    return Location(
-        kind="s3",
-        fetch_key=f"s3://{bucket}/{key}",
-        name=unquote(fragment) or None,
-        bucket=bucket,
-        key=key,
-        display=text,
-    )
 
 
 def describe_source(value: str) -> str:
@@ -142,8 +106,11 @@ class Resolution:
         *,
         budget: Budget | None = None,
         limits: Limits = DEFAULT_LIMITS,
+        now: datetime | None = None,
     ) -> None:
         self._config = config
+        self._now = now or datetime.now(UTC)
+        self._reader: Any = None
         self._located: dict[str, Location | ScheduleError | None] = {}
         for value in set(values):
             try:
@@ -162,6 +129,19 @@ class Resolution:
         self._fetches = Fetches(wanted, config, budget, limits)
         self._resolved: dict[str, Schedule | str] = {}
         self._lock = threading.Lock()
+        self._start_inline_calendars()
+
+    def _start_inline_calendars(self) -> None:
+        """The calendars of the inline schedules, fetched from the start beside the rest
+        (a value whose schedule is wrong reports it when asked for)."""
+        for value, location in self._located.items():
+            if location is None and value.lstrip().startswith("{") and "calendars" in value:
+                with contextlib.suppress(Exception):
+                    schedule = _resolve(value, location, {}, self._config)
+                    for where in schedule.calendars:
+                        found = locate(where)
+                        if found is not None:
+                            self._fetches.start_calendar(found)
 
     @property
     def values(self) -> list[str]:
@@ -181,7 +161,28 @@ class Resolution:
         with self._lock:
             if value not in self._resolved:
                 self._resolved[value] = _resolved(value, location, documents, self._config)
-            return self._resolved[value]
+            resolved = self._resolved[value]
+        if isinstance(resolved, str) or not resolved.calendars or resolved.holidays:
+            return resolved
+        with_dates = self._with_calendars(resolved)  # fetched outside the lock
+        with self._lock:
+            self._resolved[value] = with_dates
+            return with_dates
+
+    def _with_calendars(self, schedule: Schedule) -> Schedule | str:
+        """The schedule with its calendars' dates, or the error naming the calendar."""
+        try:
+            from powercycle.sources import calendars
+
+            with self._lock:
+                if self._reader is None:
+                    self._reader = calendars.reader(self._fetches, self._now)
+                reader = self._reader
+            return calendars.attach(schedule, self._fetches, self._now, using=reader)
+        except ScheduleError as exc:
+            return error_text(str(exc))
+        except Exception as exc:
+            return error_text(f"calendars: {unexpected(exc)}")
 
     def close(self) -> None:
         self._fetches.close()
@@ -201,21 +202,23 @@ class Schedules(Protocol):
     def close(self) -> None: ...
 
 
-def resolution(values: Iterable[str], config: Config, budget: Budget) -> Schedules:
+def resolution(
+    values: Iterable[str], config: Config, budget: Budget, now: datetime | None = None
+) -> Schedules:
     """A `Resolution` of `values`; if it cannot even be set up, each value alone."""
     try:
-        return Resolution(values, config, budget=budget)
+        return Resolution(values, config, budget=budget, now=now)
     except Exception:
         LOG.warning("powercycle: resolving schedules together failed; one by one now")
-        return _OneByOne(config, budget)
+        return _OneByOne(config, budget, now)
 
 
 class _OneByOne:
     """One value's failure must not be every value's: resolve each alone (the documents
     are fetched again, but only in this case, which Resolution's own guards make rare)."""
 
-    def __init__(self, config: Config, budget: Budget) -> None:
-        self._config, self._budget = config, budget
+    def __init__(self, config: Config, budget: Budget, now: datetime | None = None) -> None:
+        self._config, self._budget, self._now = config, budget, now
         self._resolved: dict[str, Schedule | str] = {}
         self._lock = threading.Lock()
 
@@ -229,7 +232,7 @@ class _OneByOne:
         if not self._budget.open():
             return "pass budget spent before this schedule was resolved"
         try:
-            return resolve_all({value}, self._config, budget=self._budget)[value]
+            return resolve_all({value}, self._config, budget=self._budget, now=self._now)[value]
         except Exception as exc:
             return f"schedule not resolved: {error_line(exc)}"
 
@@ -243,6 +246,7 @@ def resolve_all(
     *,
     budget: Budget | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    now: datetime | None = None,
 ) -> dict[str, Schedule | str]:
     """Schedule, or the error message (one line, secrets redacted), for each distinct value.
 
@@ -250,25 +254,33 @@ def resolve_all(
     `limits.total_timeout` (15 s) of `budget`. Never raises for a value's content:
     whatever goes wrong is that value's error.
     """
-    with Resolution(values, config, budget=budget, limits=limits) as resolution:
+    with Resolution(values, config, budget=budget, limits=limits, now=now) as resolution:
         return {value: resolution.get(value) for value in resolution.values}
 
 
 def resolve(
-    value: str, config: Config, *, budget: Budget | None = None, limits: Limits = DEFAULT_LIMITS
+    value: str,
+    config: Config,
+    *,
+    budget: Budget | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    now: datetime | None = None,
 ) -> Schedule:
     """One value's schedule (for `powercycle check`); ScheduleError names what is wrong."""
     location = locate(value)
     shelf = _library(config) if location is None and library.is_name(value) else None
     wanted = [loc for loc in (location, shelf) if isinstance(loc, Location)]
-    if not wanted:
-        return _resolve(value, location, {}, config)
     fetches = Fetches(wanted, config, budget, limits)
     try:
         documents = {loc.fetch_key: fetches.document(loc.fetch_key) for loc in wanted}
+        schedule = _resolve(value, location, documents, config)
+        if not schedule.calendars:
+            return schedule
+        from powercycle.sources import calendars
+
+        return calendars.attach(schedule, fetches, now or datetime.now(UTC))
     finally:
         fetches.close()
-    return _resolve(value, location, documents, config)
 
 
 def _resolved(

@@ -10,14 +10,19 @@ at most (`GRACE_S`), then calls the source timed out and leaves the fetch behind
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import logging
+import re
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from powercycle import aws
 from powercycle.core.documents import DocumentError, load_document
@@ -51,6 +56,22 @@ NOT_JSON_PREFIXES = (
 )
 
 
+# Holiday calendars (`powercycle.sources.calendars`): at most 1 MB; media types that are
+# clearly not a calendar are refused before the body is read.
+CALENDAR_MAX_BYTES = 1024 * 1024
+NOT_CALENDAR = (
+    "text/html",
+    "application/xhtml",
+    "application/json",
+    "image/",
+    "audio/",
+    "video/",
+    "font/",
+    "multipart/",
+)
+CALENDAR_ACCEPT = "text/calendar, text/plain;q=0.5, */*;q=0.1"
+
+
 class SourceError(ScheduleError):
     """A source could not give a schedule; the message names the source and the cause."""
 
@@ -70,6 +91,56 @@ class Location:
     key: str = ""
 
 
+def locate(value: str) -> Location | None:
+    """The location a tag value points at, None for inline JSON; SourceError if malformed."""
+    text = value.strip()
+    if text.startswith(("{", "[")):
+        return None
+    scheme, sep, _ = text.partition(":")
+    scheme = scheme.lower()
+    if not sep or not re.fullmatch(r"[a-z][a-z0-9+.-]*", scheme):
+        return None
+    if scheme == "s3":
+        return _locate_s3(text)
+    if scheme not in ("http", "https"):
+        if text[len(scheme) + 1 :].startswith("//"):
+            raise SourceError(
+                f"unsupported location {redact_url(text)}: use https://, s3:// or inline JSON"
+            )
+        return None
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError as exc:
+        raise SourceError(f"not a valid URL: {redact_url(text)} ({exc})") from exc
+    if not parts.hostname:
+        raise SourceError(f"URL without a host: {redact_url(text)}")
+    return Location(
+        kind="url",
+        fetch_key=urlunsplit(parts._replace(fragment="")),
+        name=unquote(parts.fragment) or None,
+        display=redact_url(text),
+    )
+
+
+def _locate_s3(text: str) -> Location:
+    rest = text[3:]
+    if not rest.startswith("//"):
+        raise SourceError(f"S3 location must look like s3://bucket/key, got {text[:80]!r}")
+    path, _, fragment = rest[2:].partition("#")
+    bucket, _, key = path.partition("/")
+    if not bucket or not key:
+        raise SourceError(f"S3 location needs a bucket and a key (s3://bucket/key): {text!r}")
+    return Location(
+        kind="s3",
+        fetch_key=f"s3://{bucket}/{key}",
+        name=unquote(fragment) or None,
+        bucket=bucket,
+        key=key,
+        display=text,
+    )
+
+
 class Fetches:
     """The documents of `locations` (one per distinct `fetch_key`), all being fetched."""
 
@@ -86,19 +157,51 @@ class Fetches:
         self._window = (budget or Budget.unlimited()).child(limits.total_timeout)
         self._s3: Any = None
         self._s3_error: SourceError | None = None
+        self._s3_lock = threading.Lock()
         if any(loc.kind == "s3" for loc in wanted.values()):
-            # One client for the run (boto3 clients are thread-safe); botocore follows a
-            # bucket to its own region.
-            try:
-                self._s3 = aws.client("s3", config.regions[0] if config.regions else "us-east-1")
-            except Exception as exc:
-                self._s3_error = SourceError(f"no S3 client: {aws.describe_error(exc)}")
-        self._streams = Streams(max(1, min(limits.max_workers, len(wanted))))
+            with contextlib.suppress(SourceError):  # each S3 source reports it
+                self._client()
+        self._streams = Streams(max(1, limits.max_workers))
         self._futures: dict[str, Future[object]] = {
             key: self._streams.submit(partial(self._fetch, loc)) for key, loc in wanted.items()
         }
         # One deadline for every source: the window's end, and the backstop's slack.
         self._deadline = monotonic() + self._window.seconds + GRACE_S
+        # Holiday calendars (`calendars`), fetched in the same window when first asked.
+        self._calendars: dict[str, Future[object]] = {}
+        self._lock = threading.Lock()
+
+    def _client(self) -> Any:
+        """One S3 client for the run (boto3 clients are thread-safe; botocore follows a
+        bucket to its own region), made when the first S3 source needs it."""
+        with self._s3_lock:
+            if self._s3 is None and self._s3_error is None:
+                try:
+                    region = self._config.regions[0] if self._config.regions else "us-east-1"
+                    self._s3 = aws.client("s3", region)
+                except Exception as exc:
+                    self._s3_error = SourceError(f"no S3 client: {aws.describe_error(exc)}")
+            if self._s3_error is not None:
+                raise self._s3_error
+            return self._s3
+
+    def start_calendar(self, location: Location) -> None:
+        """Start fetching a holiday calendar (its raw body), once per `fetch_key`."""
+        with self._lock:
+            if location.fetch_key not in self._calendars:
+                self._calendars[location.fetch_key] = self._streams.submit(
+                    partial(self._fetch_calendar, location)
+                )
+
+    def calendar(self, location: Location) -> object:
+        """The body of a holiday calendar, or the SourceError saying why there is none."""
+        try:
+            self.start_calendar(location)
+            return self._calendars[location.fetch_key].result(
+                timeout=max(0.0, self._deadline - monotonic())
+            )
+        except (FutureTimeout, Exception):
+            return SourceError(f"timed out after {self._window.seconds:.3g}s")
 
     def document(self, key: str) -> object:
         """The parsed JSON document of `key`, or the SourceError saying why there is none."""
@@ -124,10 +227,8 @@ class Fetches:
                     limits=self._limits,
                     refuse_media=NOT_JSON_PREFIXES,
                 )
-            elif self._s3_error is not None:
-                raise self._s3_error
             else:
-                body = _read_s3(self._s3, location, self._window, self._limits)
+                body = _read_s3(self._client(), location, self._window, self._limits)
             document: object = load_document(body, limit=self._limits.max_bytes)
         except (FetchError, DocumentError, ScheduleError) as exc:
             document = SourceError(error_text(str(exc)))
@@ -135,6 +236,35 @@ class Fetches:
             document = SourceError(unexpected(exc))
         _log(location, document, started)
         return document
+
+
+    def _fetch_calendar(self, location: Location) -> object:
+        started = monotonic()
+        limits = dataclasses.replace(self._limits, max_bytes=CALENDAR_MAX_BYTES)
+        result: object
+        try:
+            if location.kind == "url":
+                result = http_get(
+                    location.fetch_key,
+                    allowlist=self._config.url_allowlist,
+                    budget=self._window,
+                    limits=limits,
+                    refuse_media=NOT_CALENDAR,
+                    accept=CALENDAR_ACCEPT,
+                    expected="an iCalendar file",
+                )
+            else:
+                result = _read_s3(self._client(), location, self._window, limits)
+            if isinstance(result, bytes) and len(result) > limits.max_bytes:
+                raise SourceError(
+                    f"too big: {len(result)} bytes, the limit is {limits.max_bytes} (1 MB)"
+                )
+        except (FetchError, ScheduleError) as exc:
+            result = SourceError(error_text(str(exc)))
+        except Exception as exc:
+            result = SourceError(unexpected(exc))
+        _log(location, result, started)
+        return result
 
 
 def _read_s3(client: Any, location: Location, window: Budget, limits: Limits) -> bytes:

@@ -113,14 +113,17 @@ def get(
     budget: Budget | None = None,
     limits: Limits = DEFAULT_LIMITS,
     refuse_media: Sequence[str] = (),
+    accept: str = "application/json",
+    expected: str = "JSON",
 ) -> bytes:
     """The decoded body of `url` (status 200), within `limits` and `budget`; FetchError.
 
     `refuse_media`: Content-Type prefixes (or `/xml`-like suffixes) refused before the body
-    is read.
+    is read. `accept`: the Accept header; `expected`: what the body should be, for errors.
     """
     outer = budget or Budget.unlimited()
     fetch = _Fetch(outer.child(limits.total_timeout), limits)
+    fetch.accept, fetch.expected = accept, expected
     fetch.total = min(limits.total_timeout, outer.seconds)  # as said: "after 15s"
     try:
         current = url
@@ -150,6 +153,7 @@ class _Fetch:
         self.phase = "connecting"
         self.total = budget.seconds
         self.fired = False
+        self.accept, self.expected = "application/json", "JSON"
         self._lock = threading.Lock()
         self._watched: list[socket.socket] = []
         self._closed = False
@@ -249,7 +253,7 @@ def _get_once(
         assert sock is not None
         fetch.phase = "waiting for the headers"
         conn.timeout = fetch.timeout(fetch.limits.read_timeout)
-        headers = _headers(parsed.auth)
+        headers = _headers(parsed.auth, fetch.accept)
         conn.request("GET", parsed.request_uri, headers=headers, preload_content=False)
         conn.timeout = fetch.timeout(fetch.limits.read_timeout)
         response = conn.getresponse()
@@ -287,14 +291,14 @@ def _answer(
         raise FetchError(f"HTTP {response.status} {reason}".rstrip())
     media = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if media.startswith(tuple(refuse_media)) or media.endswith(("/xml", "+xml")):
-        raise FetchError(f"not JSON: Content-Type is {media[:60]}")
+        raise FetchError(f"not {fetch.expected}: Content-Type is {media[:60]}")
     fetch.phase = "reading the body"
     return _read_body(response, sock, fetch), None
 
 
-def _headers(auth: str | None) -> dict[str, str]:
+def _headers(auth: str | None, accept: str = "application/json") -> dict[str, str]:
     headers = {
-        "Accept": "application/json",
+        "Accept": accept,
         "Accept-Encoding": "gzip, deflate",
         "User-Agent": USER_AGENT,
     }
