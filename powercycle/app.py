@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,19 @@ from powercycle.report.sns import notify
 from powercycle.runtime.budget import Budget
 
 LOG = logging.getLogger("powercycle")
+
+# The worker events this process has finished, (target, now, dry run): Lambda delivers an
+# asynchronous invocation at least once, so the same worker event may come twice to a warm
+# environment. The second finds nothing to add: it scans nothing and publishes no metrics,
+# so a redelivery never counts a pass twice. Only a finished pass is remembered: a worker
+# that failed is retried in full. Bounded, oldest forgotten first.
+_HANDLED: OrderedDict[tuple[tg.TargetRef, datetime, bool], None] = OrderedDict()
+HANDLED_KEPT = 512
+
+
+def forget_workers() -> None:
+    """Forget the worker events handled in this process (tests, a new environment)."""
+    _HANDLED.clear()
 
 
 def settings(*, dry_run: bool | None = None, regions: Sequence[str] | None = None) -> Config:
@@ -122,9 +136,16 @@ def run_event(
             target = tg.worker_target(config, event.target)
         except tg.TargetError as exc:
             raise events.EventError(str(exc)) from None
+        key = (event.target, event.now, config.dry_run)
+        if key in _HANDLED:
+            return _redelivered(config, event)
         providers = providers_for(config, [target], budget=budget)
         summary = engine.run_pass(config, event.now, providers=providers, budget=budget)
-        return finish(config, summary, now=event.now, scheduled=True)
+        result = finish(config, summary, now=event.now, scheduled=True)
+        _HANDLED[key] = None
+        while len(_HANDLED) > HANDLED_KEPT:
+            _HANDLED.popitem(last=False)
+        return result
     found, errors = targets(config, budget)
     if isinstance(event, events.Manual):
         providers = [p for p in providers_for(config, found, budget=budget) if p.kind == event.kind]
@@ -138,6 +159,25 @@ def run_event(
         summary = engine.run_pass(config, now, providers=providers, budget=budget)
     summary.errors.extend(errors)
     return finish(config, summary, now=now, scheduled=isinstance(event, events.Scheduled))
+
+
+def _redelivered(config: Config, event: events.Worker) -> dict[str, Any]:
+    """A worker event this process already handled: nothing scanned, nothing published."""
+    when = event.now.isoformat()
+    LOG.info(
+        json.dumps(
+            {
+                "worker": event.target.id,
+                "now": when,
+                "redelivered": True,
+                "message": f"worker event for {event.target.id} at {when} already handled "
+                "in this process: nothing done again, no metrics",
+            }
+        )
+    )
+    result = engine.Summary(now=event.now, dry_run=config.dry_run).to_dict()
+    result["redelivered"] = True
+    return result
 
 
 def _orchestrate(

@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
+from powercycle import app as app_module
 from powercycle import aws as aws_module
 from powercycle import engine
 from powercycle.config import Config
@@ -60,6 +61,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     # Clients are kept for the life of the process (warm Lambda invocations): every test
     # starts from an empty cache, so no client carries another test's endpoint or keys.
     aws_module.reset()
+    app_module.forget_workers()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ completed by the next."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -137,6 +138,35 @@ def test_a_worker_handles_exactly_its_target(aws_env: None) -> None:
         run_event({**event, **stranger}, config, EVENING)
     with pytest.raises(EventError, match="too far"):
         run_event({**event, "dryRun": False}, config, EVENING + timedelta(hours=2))
+
+
+def test_a_redelivered_worker_event_adds_nothing(
+    aws_env: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Lambda delivers an asynchronous invocation at least once: the same worker event may
+    # reach a warm environment twice. The second scans nothing and publishes no metrics.
+    fleet()
+    config = Config(regions=REGIONS, kinds=("ec2",))
+    event = {
+        "target": {"account": OWN, "region": "us-east-1"},
+        "now": "2026-11-23T18:00:00Z",
+        "dryRun": False,
+    }
+    first = run_event(event, config, EVENING + timedelta(minutes=1))
+    assert first["scanned"] == 1 and len(first["actions"]) == 1
+
+    caplog.clear()
+    caplog.set_level(logging.INFO, logger="powercycle")
+    again = run_event(event, config, EVENING + timedelta(minutes=2))
+
+    assert again["redelivered"] is True
+    assert again["scanned"] == 0 and again["actions"] == [] and again["errors"] == []
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "powercycle"]
+    assert not any("_aws" in line or "summary" in line for line in lines)
+    assert any(line.get("redelivered") for line in lines)
+    # Another moment for the same target is a new pass.
+    later = {**event, "now": "2026-11-23T18:15:00Z"}
+    assert "redelivered" not in run_event(later, config, EVENING + timedelta(minutes=16))
 
 
 def test_a_pass_cut_short_by_its_budget_is_completed_by_the_next(aws_env: None) -> None:
