@@ -48,7 +48,7 @@ from powercycle.providers import DEFERRED, NOTED, ActionError, ActRequest, Provi
 from powercycle.report.owners import warn_owners
 from powercycle.runtime.budget import Budget
 from powercycle.runtime.pool import Deferred, map_guarded
-from powercycle.runtime.text import error_line, first_line
+from powercycle.runtime.text import error_line
 from powercycle.sources import Schedules
 
 __all__ = ["Outcome", "Summary", "run_manual", "run_pass"]
@@ -409,7 +409,7 @@ def _fail(outcome: Outcome, reason: str, error: str, *, keep_reason: bool = Fals
 
 
 def _action_error(exc: BaseException) -> ActionError:
-    return ActionError(aws.error_code(exc), first_line(aws.error_message(exc)))
+    return aws.action_error(exc)
 
 
 describe = error_line

@@ -280,7 +280,7 @@ class Ec2Provider(Ec2Cli, Ec2Verify):
             try:
                 call(batch)
             except aws.AWS_ERRORS as exc:
-                error = ActionError(aws.error_code(exc), aws.error_message(exc))
+                error = aws.action_error(exc)
                 if error.code not in BATCH_WIDE:
                     break
                 wait = min(delay * 2**attempt, MAX_BACKOFF_S)
