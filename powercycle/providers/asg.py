@@ -174,6 +174,7 @@ class AsgProvider(AsgCli):
                 id=name,
                 region=self.region,
                 account=self.account,
+                arn=self._arns[name],
                 tags=tags,
                 power=power,
                 running_since=self._started(tags) if power is Power.RUNNING else None,
