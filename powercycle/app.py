@@ -146,6 +146,8 @@ def run_event(
         while len(_HANDLED) > HANDLED_KEPT:
             _HANDLED.popitem(last=False)
         return result
+    if isinstance(event, events.Manual):  # an ARN names its region: it is scanned too
+        config = with_arn_regions(config, event.refs, kinds=[event.kind])
     found, errors = targets(config, budget)
     if isinstance(event, events.Manual):
         providers = [p for p in providers_for(config, found, budget=budget) if p.kind == event.kind]
@@ -333,9 +335,10 @@ def find(
 def route(
     config: Config, refs: Sequence[str], budget: Budget
 ) -> tuple[Config, dict[str, list[str]], list[dict[str, str]]]:
-    """The refs of a manual action by kind (of the settings' kinds), as ids or names its
-    provider's `lookup` takes: an id or ARN goes to its kind (an ARN's region joins the
-    settings'); a name is looked up first (`find`). An error per ref that is none."""
+    """The refs of a manual action by kind (of the settings' kinds): an id or ARN goes to
+    its kind as it is (an ARN's region joins the settings'; the engine asks only its own
+    account and region, `providers.naming`); a name is looked up first (`find`). An error
+    per ref that is none."""
     by_kind: dict[str, list[str]] = {}
     names = []
     for ref in refs:
@@ -343,10 +346,8 @@ def route(
         if not claims:
             names.append(ref)
             continue
-        parts = REGISTRY[claims[0]].arn_parts(ref)
-        by_kind.setdefault(claims[0], []).append(parts[1] if parts else ref)
-        if parts and parts[0] not in config.regions:
-            config = config.with_overrides(regions=(*config.regions, parts[0]))
+        by_kind.setdefault(claims[0], []).append(ref)
+    config = with_arn_regions(config, refs, kinds=config.kinds)
     errors = []
     for named in find(config, names, budget, kinds=config.kinds) if names else ():
         if named.found is None:
@@ -354,6 +355,19 @@ def route(
         else:
             by_kind.setdefault(named.found.kind, []).append(named.found.id)
     return config, by_kind, errors
+
+
+def with_arn_regions(config: Config, refs: Sequence[str], *, kinds: Iterable[str]) -> Config:
+    """The settings with the regions the refs' ARNs (of `kinds`) name: an ARN names one."""
+    regions = list(config.regions)
+    for ref in refs:
+        for kind in kinds:
+            parts = REGISTRY[kind].arn_parts(ref)
+            if parts and parts[0] not in regions:
+                regions.append(parts[0])
+    if len(regions) == len(config.regions):
+        return config
+    return config.with_overrides(regions=tuple(regions))
 
 
 def _candidate(found: Found) -> str:

@@ -44,11 +44,20 @@ from powercycle.core.decide import decide, decide_manual
 from powercycle.core.outcome import Outcome, Summary
 from powercycle.core.schedule import Action, Schedule
 from powercycle.core.tags import Marks, read_marks
-from powercycle.providers import DEFERRED, NOTED, ActionError, ActRequest, Provider, all_providers
+from powercycle.providers import (
+    DEFERRED,
+    NOTED,
+    REGISTRY,
+    ActionError,
+    ActRequest,
+    Provider,
+    all_providers,
+    naming,
+)
 from powercycle.report.owners import warn_owners
 from powercycle.runtime.budget import Budget
 from powercycle.runtime.pool import Deferred, map_guarded
-from powercycle.runtime.text import error_line, first_line
+from powercycle.runtime.text import error_line
 from powercycle.sources import Schedules
 
 __all__ = ["Outcome", "Summary", "run_manual", "run_pass"]
@@ -113,7 +122,9 @@ def run_manual(
     """Act now on resources named by a payload (`instanceIds`, `clusterNames`).
 
     Fail closed: a resource is acted on only when it was found and its tags were read, so
-    that the production guard (`POWERCYCLE_EXCLUDE`) always sees them.
+    that the production guard (`POWERCYCLE_EXCLUDE`) always sees them; a ref that names
+    several resources (regions, accounts), or an ARN whose account is another, is refused
+    (`providers.naming`).
     """
     _require_aware(now)
     budget = budget or Budget(config.budget_seconds)
@@ -121,18 +132,30 @@ def run_manual(
         all_kinds = all_providers(config, config.regions, budget=budget)
         providers = [p for p in all_kinds if p.kind == kind]
     summary = Summary(now=now, dry_run=config.dry_run)
-    found: set[str] = set()
+    declared = REGISTRY[kind]
+    named: dict[str, list[Outcome]] = {ref: [] for ref in refs}
 
     def lookup(provider: Provider) -> list[Outcome]:
-        result = provider.lookup(list(refs))
-        found.update(result)
-        return [Outcome(resource=r, provider=provider, source="manual") for r in result.values()]
+        account = getattr(provider, "account", "")
+        asked = naming.asks(declared, refs, region=provider.region, account=account)
+        result = provider.lookup(list(asked)) if asked else {}
+        outcomes = []
+        for name, resource in result.items():
+            outcome = Outcome(resource=resource, provider=provider, source="manual")
+            outcomes.append(outcome)
+            for ref in asked.get(name, ()):
+                named[ref].append(outcome)
+        return outcomes
 
     outcomes = _discover(providers, summary, budget, lookup)
-    for ref in refs:
-        if ref not in found:
-            where = ", ".join(config.regions) or "no region"
-            summary.add_error(ref, f"no {kind} resource {ref!r} found in {where}", kind=kind)
+    refused: set[int] = set()
+    where = ", ".join(config.regions) or "no region"
+    for ref, hits in named.items():
+        error = naming.refusal(ref, [o.resource for o in hits], kind=declared, where=where)
+        if error is not None:
+            summary.add_error(ref, error, kind=kind)
+            refused.update(id(o) for o in hits)
+    outcomes = [o for o in outcomes if id(o) not in refused]
     for outcome in outcomes:
         _guarded(outcome, lambda o: _decide_manual(config, o, action))
     _act_and_record(config, outcomes, budget)
@@ -409,7 +432,7 @@ def _fail(outcome: Outcome, reason: str, error: str, *, keep_reason: bool = Fals
 
 
 def _action_error(exc: BaseException) -> ActionError:
-    return ActionError(aws.error_code(exc), first_line(aws.error_message(exc)))
+    return aws.action_error(exc)
 
 
 describe = error_line

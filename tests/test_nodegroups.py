@@ -30,6 +30,8 @@ from tests.helpers import REGION, SEED, STATE_TAG, TEST_KEY, at, client_error, t
 CLUSTER = "dev"
 SEAL_KEY = TEST_KEY.encode  # powercycle's key, as the provider hands it over
 SIZES = {"web": [1, 3, 5], "batch": [0, 2, 4], "jobs": [2, 2, 10]}
+# SIZES as `powercycle:nodegroups` holds them: tag-safe, by name.
+WRITTEN = "batch=0/2/4 jobs=2/2/10 web=1/3/5"
 
 
 @pytest.fixture
@@ -119,7 +121,7 @@ def test_three_groups_go_to_zero_and_come_back_exactly(eks: Any) -> None:
     assert result.error is None
     assert result.groups == {"web": "stopped", "batch": "stopped", "jobs": "stopped"}
     assert sizes_now(eks) == {"web": [0, 0, 5], "batch": [0, 0, 4], "jobs": [0, 0, 10]}
-    assert json.loads(cluster_tags(eks)[TAG]) == SIZES
+    assert cluster_tags(eks)[TAG] == WRITTEN
     assert ng.power(read(eks), "stop") is Power.STOPPED
 
     result = ng.start(eks, read(eks), SEAL_KEY)
@@ -164,7 +166,7 @@ def test_a_failing_group_is_isolated_and_the_retry_keeps_the_remembered_sizes(ek
     assert ng.power(again, "start") is Power.RUNNING
     assert ng.stop(eks, again, SEAL_KEY).error is None
     # web and jobs were at zero: their remembered sizes are kept, never zeros.
-    assert json.loads(cluster_tags(eks)[TAG]) == SIZES
+    assert cluster_tags(eks)[TAG] == WRITTEN
     # A start that did not finish is decided again the same way (state says stop).
     refusal = refuse_update(eks, "jobs", "ThrottlingException")
     partial = ng.start(eks, read(eks), SEAL_KEY)
@@ -225,14 +227,20 @@ def test_stale_parts_are_removed_when_the_memory_shrinks(eks: Any) -> None:
     assert ng.stop(eks, read(eks), SEAL_KEY).error is None
     tags = cluster_tags(eks)
     assert {k for k in tags if k.startswith(TAG)} == {TAG}
-    assert json.loads(tags[TAG]) == {"web": [1, 2, 3]}  # a group gone is not remembered
+    assert tags[TAG] == "web=1/2/3"  # a group gone is not remembered
 
 
 @pytest.mark.parametrize(
     ("value", "why"),
     [
-        ("nope", "not JSON"),
-        ("[1, 2]", "not {"),
+        ("nope", "is not name=min/desired/max"),
+        ("[1, 2]", "is not name=min/desired/max"),
+        ("web=1/2/3,api=1/2/3", "is not name=min/desired/max"),
+        ("web=1/2", "is not name=min/desired/max"),
+        ("-web=1/2/3", "is not name=min/desired/max"),
+        ("web=3/2/1", "min <= desired <= max"),
+        (" ", "is empty"),
+        ("{nope", "is not JSON nor name=min/desired/max"),
         ('{"web": [3, 2, 1]}', "min <= desired <= max"),
         ('{"web": [1, 2]}', "min <= desired <= max"),
         ('{"web": [0, true, 1]}', "min <= desired <= max"),
@@ -246,7 +254,17 @@ def test_an_unreadable_memory_is_a_clear_error(value: str, why: str) -> None:
 
 def test_a_group_remembered_twice_is_an_error() -> None:
     with pytest.raises(NodeGroupError, match="twice"):
-        ng.remembered_sizes({TAG: '{"a": [0, 1, 2]}', f"{TAG}:2": '{"a": [0, 1, 2]}'})
+        ng.remembered_sizes({TAG: "a=0/1/2", f"{TAG}:2": '{"a": [0, 1, 2]}'})
+    with pytest.raises(NodeGroupError, match="twice"):
+        ng.remembered_sizes({TAG: "a=0/1/2 a=0/1/2"})
+
+
+def test_the_older_json_form_is_still_read_beside_the_new_one() -> None:
+    """Memories written before tag-safe values (JSON) are read; parts may mix forms."""
+    old = {TAG: '{"web": [1, 3, 5]}', f"{TAG}:2": "batch=0/2/4 jobs=2/2/10"}
+    assert ng.remembered_sizes(old)[0] == {k: Sizes(*v) for k, v in SIZES.items()}
+    written = memory.encode_sizes({k: Sizes(*v) for k, v in SIZES.items()})
+    assert written == {TAG: WRITTEN}
 
 
 def test_power() -> None:
@@ -357,7 +375,7 @@ def test_a_failing_group_fails_the_cluster_and_the_next_pass_finishes(eks: Any) 
     assert sizes_now(eks)["web"] == [0, 0, 5] and sizes_now(eks)["jobs"] == [2, 2, 10]
     refusal.lift()
     assert run_event({}, EKS_ONLY, at("2026-11-23 18:15"))["counts"] == {"done": 1}
-    assert json.loads(cluster_tags(eks)[TAG]) == SIZES
+    assert cluster_tags(eks)[TAG] == WRITTEN
     run_event({}, EKS_ONLY, TUESDAY_MORNING)
     assert sizes_now(eks) == SIZES
 

@@ -42,6 +42,9 @@ from botocore.credentials import (
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from botocore.utils import parse_timestamp as botocore_parse_timestamp
 
+from powercycle.core.model import ActionError
+from powercycle.runtime.text import first_line
+
 _BOTO_CONFIG = BotoConfig(
     retries={"mode": "standard", "max_attempts": 5},
     connect_timeout=5,
@@ -299,6 +302,11 @@ def error_message(exc: BaseException) -> str:
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Message", ""))
     return str(exc)
+
+
+def action_error(exc: BaseException) -> ActionError:
+    """A failed call as a resource's answer: the AWS error code and the message's first line."""
+    return ActionError(error_code(exc), first_line(error_message(exc)))
 
 
 def describe_error(exc: BaseException) -> str:

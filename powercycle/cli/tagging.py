@@ -8,7 +8,10 @@ listing them, and nothing is written to any of them.
 
 * `tag` validates the value first, as `check` does, and refuses one a run would refuse
   or that cannot be a tag value (over 256 characters); warnings are printed and the tag
-  is still written.
+  is still written. On a kind whose service refuses JSON in a tag (`Kind.json_tags`
+  False: RDS, ECS) a value that is not tag-safe (inline JSON above all) is refused, naming
+  the forms that are: before any call when every ref can only be such a kind (an ARN),
+  else once the resources are found, before anything is written.
 * `untag` removes the schedule tag and every `powercycle:*` tag (state, snooze, the
   bookkeeping of attempts and operations): the scheduler forgets it. It refuses while the
   resource carries a memory (sizes or a type powercycle gives back at the next start),
@@ -31,8 +34,8 @@ from powercycle.cli.output import Output, UsageError, parse_duration, parse_time
 from powercycle.cli.run import EXIT_FAILED, EXIT_OK, settings
 from powercycle.config import Config
 from powercycle.core.schedule import ScheduleError, format_utc
-from powercycle.core.tags import SEAL_PREFIX, is_memory
-from powercycle.providers import Found, Tagger
+from powercycle.core.tags import SEAL_PREFIX, is_memory, tag_safe
+from powercycle.providers import REGISTRY, Found, Kind, Tagger
 from powercycle.runtime.budget import Budget
 
 STATE_PREFIX = "powercycle:"
@@ -100,13 +103,38 @@ def tag(args: argparse.Namespace, now: datetime) -> int:
         return EXIT_FAILED
     for warning in checked.warnings:
         warn(warning)
+    if not tag_safe(args.schedule):
+        kinds = [_kinds_of(ref) for ref in args.resources]
+        if all(k and not any(kind.json_tags for kind in k) for k in kinds):
+            print(f"refused, nothing tagged: {_not_taken(kinds[0][0])}", file=sys.stderr)
+            return EXIT_FAILED
     targets = find(args.resources, config)
     for target in targets:
+        refuses = target.error is None and not REGISTRY[target.kind].json_tags
+        if refuses and not tag_safe(args.schedule):
+            target.error = f"refused, nothing tagged: {_not_taken(REGISTRY[target.kind])}"
+            continue
         excluded = config.excluded_by(target.tags) if target.error is None else None
         if excluded:
             warn(f"{target.ref} carries {excluded}: excluded, the scheduler will not touch it")
     write(targets, {config.tag: args.schedule}, f"tagged {config.tag}")
     return finish(args, targets)
+
+
+def _kinds_of(ref: str) -> list[Kind]:
+    """The kinds `ref` can only name (its ARN or id shape); empty: a name, any kind."""
+    return [kind for kind in REGISTRY.values() if kind.claims(ref)]
+
+
+def _not_taken(kind: Kind) -> str:
+    """Why a schedule is refused on a kind whose service refuses JSON in a tag."""
+    return (
+        f"{kind.title} tags take only letters, digits, spaces and _ . : / = + - @, so an "
+        "inline JSON schedule cannot be written there; use the uptime form "
+        "(`Mon-Fri 08:00-17:55 Europe/London`), a schedule library name "
+        "(`office-hours`, from POWERCYCLE_SCHEDULES) or a URL (https:// or s3://, "
+        "without #name)"
+    )
 
 
 def untag(args: argparse.Namespace, now: datetime) -> int:

@@ -6,6 +6,7 @@ Fetching and reading the iCalendar files is `powercycle.sources.calendars`.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -94,14 +95,17 @@ def _short(value: object) -> str:
 
 
 def redact(url: str) -> str:
-    """The URL with credentials and query values hidden (as `sources.http.redact_url`)."""
+    """The URL with credentials and query values hidden (names and fragment kept); the one
+    redaction of a location, which `sources.http.redact_url` is too."""
     try:
         parts = urlsplit(url)
-    except ValueError:
-        return url.partition("?")[0]
+    except ValueError:  # no parts to keep: no query, no userinfo
+        return re.sub(r"//[^/\s@]*@", "//***@", url.partition("?")[0])
     netloc = parts.netloc
     if "@" in netloc:
         netloc = "***@" + netloc.rpartition("@")[2]
+    # Parameter names stay (they tell a presigned URL from a plain one); values, and
+    # items that are a bare value (`?TOKEN`), do not.
     query = "&".join(
         f"{name}=***" if sep else "***"
         for name, sep, _ in (item.partition("=") for item in parts.query.split("&") if item)

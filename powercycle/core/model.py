@@ -47,6 +47,8 @@ class Resource:
     retry: bool = False
     # The AWS account it lives in ("" when the pass scans only its own account).
     account: str = ""
+    # Its ARN, when the provider read one (manual refs are told apart by it).
+    arn: str = ""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ writes their values; the rest of the house asks it:
 | `powercycle:notice`           | the stop a warning was published for     | notices           |
 | `powercycle:type`             | an instance's own type, on a fallback    | ec2               |
 | `powercycle:capacity`         | `min,desired,max` of a stopped group     | asg               |
-| `powercycle:nodegroups[:n]`   | `{"ng": [min, desired, max]}` in parts   | eks (node groups) |
+| `powercycle:nodegroups[:n]`   | `ng=min/desired/max ...` in parts        | eks (node groups) |
 | `powercycle:operation`        | `hibernate@<accepted>/<operation id>`    | eks (CAST AI)     |
 | `powercycle:seal:<memory>`    | `<parts>:<mac>`, the seal of a memory    | asg, ec2, eks     |
 
@@ -23,6 +23,11 @@ count and every part's value (`core.seal`: `sealed` writes a memory with its sea
 `unsealed` gives its values back only when every part is there and the seal checks): a
 tag anyone can write is a request, never a grant.
 
+Every value written here is tag-safe (`tag_safe`): letters, digits, spaces and `_ . : / =
++ - @` only, the set RDS documents (`^([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)$`) and ECS and
+tagging policies impose: no JSON, no `,`. Older forms (node-group sizes as JSON) are still
+read, never written; a seal covers the value as written, so an old memory still checks.
+
 `read_marks` turns the tags of one resource into `Marks`, once per pass, at discovery: the
 decision, verification and notices read the record, never the raw tags. A value that cannot
 be read is the resource's `problem` (its bad-tag error), never silently ignored.
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -53,6 +59,16 @@ MAX_SIZE = 10_000
 
 STATE_FORMAT = "<start|stop>@<UTC time, e.g. 2026-11-23T18:00:00Z>"
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+# Besides letters (L), separators (Z) and numbers (N): what RDS and ECS take in a tag value.
+TAG_SAFE_MARKS = frozenset("_.:/=+-@")
+
+
+def tag_safe(value: str) -> bool:
+    """Whether every AWS service takes `value` in a tag (RDS's pattern: letters, separators,
+    numbers and `_ . : / = + - @`)."""
+    return all(c in TAG_SAFE_MARKS or unicodedata.category(c)[0] in "LZN" for c in value)
+
 
 class TagError(ValueError):
     """A `powercycle:*` value that cannot be read; the message names the tag and value."""
@@ -211,7 +227,10 @@ def _part_number(key: str) -> int:
 
 
 def remembered_sizes(tags: Mapping[str, str]) -> tuple[dict[str, Sizes] | None, tuple[str, ...]]:
-    """The sizes a stop remembered (every part merged), and the tag keys holding them."""
+    """The sizes a stop remembered (every part merged), and the tag keys holding them.
+
+    A part is `web=1/2/3 api=0/1/5` (tag-safe), or JSON `{"web": [1, 2, 3]}` as
+    powercycle wrote it before: both are read, only the first is written."""
     parts = tuple(sorted((k for k in tags if _PART.fullmatch(k)), key=_part_number))
     if not parts:
         return None, ()
@@ -219,17 +238,39 @@ def remembered_sizes(tags: Mapping[str, str]) -> tuple[dict[str, Sizes] | None, 
     for key in parts:
         value = tags[key]
         fix = f"{key} {value[:60]!r}"
-        try:
-            doc = json.loads(value)
-        except ValueError:
-            raise TagError(f"{fix} is not JSON; fix or delete the tag") from None
-        if not isinstance(doc, dict):
-            raise TagError(f'{fix} is not {{"ng": [min, desired, max]}}; fix or delete it')
-        for name, sizes in doc.items():
+        entries = _json_part(value, fix) if value.lstrip().startswith("{") else _part(value, fix)
+        for name, sizes in entries:
             if name in memory:
                 raise TagError(f"{fix}: node group {name!r} is remembered twice")
             memory[name] = _sizes(sizes, fix, name)
     return memory, parts
+
+
+# An EKS node group name: letters, digits, `-` and `_`, starting with a letter or digit.
+_GROUP_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}", re.ASCII)
+_ENTRY = re.compile(r"([^=\s]+)=([0-9]{1,6})/([0-9]{1,6})/([0-9]{1,6})", re.ASCII)
+NODEGROUPS_FORMAT = "name=min/desired/max, space-separated (web=1/2/3 api=0/1/5)"
+
+
+def _part(value: str, fix: str) -> list[tuple[str, object]]:
+    entries: list[tuple[str, object]] = []
+    for entry in value.split():
+        match = _ENTRY.fullmatch(entry)
+        if match is None or not _GROUP_NAME.fullmatch(match.group(1)):
+            raise TagError(f"{fix}: {entry[:40]!r} is not {NODEGROUPS_FORMAT}; fix or delete it")
+        entries.append((match.group(1), [int(match.group(n)) for n in (2, 3, 4)]))
+    if not entries:
+        raise TagError(f"{fix} is empty, not {NODEGROUPS_FORMAT}; fix or delete it")
+    return entries
+
+
+def _json_part(value: str, fix: str) -> list[tuple[str, object]]:
+    """A part as powercycle wrote it before tag-safe values (read, never written)."""
+    try:
+        doc = json.loads(value)
+    except ValueError:
+        raise TagError(f"{fix} is not JSON nor {NODEGROUPS_FORMAT}; fix or delete it") from None
+    return list(doc.items())  # a value starting with `{` that parses is an object
 
 
 def _sizes(value: object, fix: str, name: str) -> Sizes:
@@ -248,28 +289,26 @@ def _sizes(value: object, fix: str, name: str) -> Sizes:
 
 
 def encode_sizes(memory: Mapping[str, Sizes]) -> dict[str, str]:
-    """Tag key -> value holding `memory`, split so that each value fits in 256 characters."""
+    """Tag key -> value holding `memory` (`web=1/2/3 api=0/1/5`), split so that each value
+    fits in 256 characters."""
     values: list[str] = []
-    part: dict[str, list[int]] = {}
+    part: list[str] = []
     for name in sorted(memory):
-        entry = {name: memory[name].as_list()}
-        if len(_json(entry)) > TAG_VALUE_LIMIT:
-            raise TagError(f"node group name {name!r} is too long to remember in a tag")
-        if part and len(_json({**part, **entry})) > TAG_VALUE_LIMIT:
-            values.append(_json(part))
-            part = {}
-        part.update(entry)
-    values.append(_json(part))
+        if not _GROUP_NAME.fullmatch(name):
+            raise TagError(f"node group name {name[:80]!r} cannot be remembered in a tag")
+        sizes = memory[name]
+        entry = f"{name}={sizes.min}/{sizes.desired}/{sizes.max}"
+        if part and len(" ".join([*part, entry])) > TAG_VALUE_LIMIT:
+            values.append(" ".join(part))
+            part = []
+        part.append(entry)
+    values.append(" ".join(part))
     if len(values) > MAX_PARTS:
         raise TagError(
             f"the sizes of {len(memory)} node groups need {len(values)} tags of 256 "
             f"characters; at most {MAX_PARTS} are used: stop refused, nothing changed"
         )
     return {nodegroups_part(i): v for i, v in enumerate(values, start=1)}
-
-
-def _json(doc: object) -> str:
-    return json.dumps(doc, separators=(",", ":"))
 
 
 # --- powercycle:operation --------------------------------------------------------------

@@ -67,7 +67,7 @@ from powercycle.providers.base import Kind, Provider
 from powercycle.providers.verify import asg_seen
 from powercycle.runtime.budget import Budget
 from powercycle.runtime.pool import Deferred, map_guarded
-from powercycle.runtime.text import error_line, first_line
+from powercycle.runtime.text import error_line
 
 if TYPE_CHECKING:
     from powercycle.config import Config
@@ -174,6 +174,7 @@ class AsgProvider(AsgCli):
                 id=name,
                 region=self.region,
                 account=self.account,
+                arn=self._arns[name],
                 tags=tags,
                 power=power,
                 running_since=self._started(tags) if power is Power.RUNNING else None,
@@ -361,7 +362,7 @@ def _answer(got: ActionError | BaseException | Deferred | None) -> ActionError |
     if isinstance(got, Deferred):
         return ActionError(DEFERRED, str(got))
     if isinstance(got, BaseException):
-        return ActionError(aws.error_code(got), first_line(aws.error_message(got)))
+        return aws.action_error(got)
     return got
 
 

@@ -192,14 +192,14 @@ class Ec2Provider(Ec2Cli, Ec2Verify):
             for reservation in page.get("Reservations", ()):
                 owner = str(reservation.get("OwnerId") or self.account)
                 for instance in reservation.get("Instances", ()):
-                    resource = self._resource(instance)
+                    resource = self._resource(instance, owner)
                     if check:
-                        arn = instance_arn(self.region, owner, resource.id)
-                        resource = self._checked(instance, resource, arn)
+                        resource = self._checked(instance, resource, resource.arn)
                     yield resource
 
-    def _resource(self, instance: Mapping[str, Any]) -> Resource:
+    def _resource(self, instance: Mapping[str, Any], owner: str = "") -> Resource:
         instance_id = str(instance.get("InstanceId", "?"))
+        arn = instance_arn(self.region, owner or self.account, instance_id)
         try:
             tags = {t["Key"]: t.get("Value", "") for t in instance.get("Tags", ())}
             state = instance.get("State", {}).get("Name", "")
@@ -209,6 +209,7 @@ class Ec2Provider(Ec2Cli, Ec2Verify):
                 id=instance_id,
                 region=self.region,
                 account=self.account,
+                arn=arn,
                 tags=tags,
                 power=power,
                 running_since=instance.get("LaunchTime") if power is Power.RUNNING else None,
@@ -221,6 +222,7 @@ class Ec2Provider(Ec2Cli, Ec2Verify):
                 id=instance_id,
                 region=self.region,
                 account=self.account,
+                arn=arn,
                 tags={},
                 power=None,
                 error=f"unreadable description: {type(exc).__name__}: {exc}",
@@ -280,7 +282,7 @@ class Ec2Provider(Ec2Cli, Ec2Verify):
             try:
                 call(batch)
             except aws.AWS_ERRORS as exc:
-                error = ActionError(aws.error_code(exc), aws.error_message(exc))
+                error = aws.action_error(exc)
                 if error.code not in BATCH_WIDE:
                     break
                 wait = min(delay * 2**attempt, MAX_BACKOFF_S)

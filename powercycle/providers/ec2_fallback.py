@@ -278,7 +278,7 @@ def start_on_fallback(
         try:
             client.start_instances(InstanceIds=[instance_id])
         except aws.AWS_ERRORS as exc:
-            last = ActionError(aws.error_code(exc), aws.error_message(exc))
+            last = aws.action_error(exc)
             if last.code in CAPACITY:
                 continue
             return ActionError(last.code, f"on fallback type {instance_type}: {last.message}")

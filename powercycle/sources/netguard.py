@@ -24,12 +24,13 @@ import socket
 import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
-from urllib.parse import SplitResult, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.util import connection as urllib3_connection
 from urllib3.util import parse_url
 
+from powercycle.core.calendars import redact
 from powercycle.runtime.text import squash
 
 ALLOWLIST_VAR = "POWERCYCLE_URL_ALLOWLIST"
@@ -170,20 +171,7 @@ _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 def redact_url(url: str) -> str:
     """The URL with credentials and query values hidden (names and fragment kept)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return scrub(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "***@" + netloc.rpartition("@")[2]
-    # Parameter names stay (they tell a presigned URL from a plain one); values, and
-    # items that are a bare value (`?TOKEN`), do not.
-    query = "&".join(
-        f"{name}=***" if sep else "***"
-        for name, sep, _ in (item.partition("=") for item in parts.query.split("&") if item)
-    )
-    return urlunsplit(SplitResult(parts.scheme, netloc, parts.path, query, parts.fragment))
+    return redact(url)
 
 
 def scrub(text: str) -> str:

@@ -94,6 +94,7 @@ class ByNodegroups:
             id=name,
             region=region,
             account=self.account,
+            arn=arn,
             tags=tags,
             power=power,
             running_since=self.started(tags, None) if power is Power.RUNNING else None,

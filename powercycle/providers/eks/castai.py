@@ -122,6 +122,7 @@ class CastAIBackend:
             id=resource_id,
             region=region,
             account=p.account,
+            arn=arn or "",
             tags=tags,
             power=power,
             running_since=p.started(tags, check.started) if power is Power.RUNNING else None,

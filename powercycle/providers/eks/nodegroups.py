@@ -47,7 +47,7 @@ from powercycle.core.tags import Attempts, Sizes, TagError, memory_tags, seal_ta
 from powercycle.core.verify import PENDING, TOOK, Failed, Seen
 from powercycle.runtime.budget import Budget
 from powercycle.runtime.pool import Deferred, map_guarded
-from powercycle.runtime.text import error_line, first_line, squash
+from powercycle.runtime.text import error_line, squash
 
 WORKERS = 4
 PAGE_SIZE = 100  # ListNodegroups' maximum
@@ -314,11 +314,10 @@ def _update(
         if isinstance(got, Deferred):
             results[name] = ActionError(DEFERRED, str(got))
         elif isinstance(got, BaseException):
-            code = aws.error_code(got)
-            if code == IN_USE:
+            if aws.error_code(got) == IN_USE:
                 results[name] = ActionError(DEFERRED, "an update is in progress; next pass")
             else:
-                results[name] = ActionError(code, first_line(aws.error_message(got)))
+                results[name] = aws.action_error(got)
         else:
             results[name] = None
     return results
