@@ -28,8 +28,10 @@ LOG = logging.getLogger("powercycle")
 
 
 def settings(*, dry_run: bool | None = None, regions: Sequence[str] | None = None) -> Config:
-    """Settings from the environment, with a door's overrides (`None`: as set)."""
-    return Config.from_env().with_overrides(
+    """Settings from the environment, with a door's overrides (`None`: as set). Regions
+    given here win over every region the environment names (as the AWS CLI's `--region`
+    does), so none is needed there."""
+    return Config.from_env(need_region=not regions).with_overrides(
         dry_run=dry_run, regions=tuple(regions) if regions else None
     )
 
@@ -305,7 +307,7 @@ def route(
             continue
         parts = REGISTRY[claims[0]].arn_parts(ref)
         by_kind.setdefault(claims[0], []).append(parts[1] if parts else ref)
-        if parts and parts[0] not in config.regions:
+        if parts and not config.all_regions and parts[0] not in config.regions:
             config = config.with_overrides(regions=(*config.regions, parts[0]))
     errors = []
     for named in find(config, names, budget, kinds=config.kinds) if names else ():

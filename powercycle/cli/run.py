@@ -61,11 +61,25 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def settings(args: argparse.Namespace, *, dry_run: bool = False) -> Config:
-    """Settings from the environment, with the command line's region and dry run."""
+    """Settings from the environment under the command line's `--region` (which wins over
+    every region the environment or profile names) and dry run; `--profile` is already in
+    force (`dispatch`). Credentials are looked for here, once, before any command reads the
+    fleet: none at all is one line naming credentials (exit 2), not one error per region."""
     regions = tuple(args.region) if args.region else None
     for region in regions or ():
         check_region(region)
-    return app.settings(dry_run=True if dry_run else None, regions=regions)
+    config = app.settings(dry_run=True if dry_run else None, regions=regions)
+    require_credentials()
+    return config
+
+
+def require_credentials() -> None:
+    """Raise botocore's NoCredentialsError when no credential source has any (no call to
+    AWS: botocore's own chain, as the AWS CLI walks it)."""
+    from botocore.exceptions import NoCredentialsError
+
+    if aws.session().get_credentials() is None:
+        raise NoCredentialsError()
 
 
 def check_region(region: str) -> None:
