@@ -5,7 +5,9 @@
     powercycle start|stop RESOURCE...            act now, through the scheduler's guards
     powercycle tag RESOURCE... --schedule VALUE  write a schedule tag (validated first)
     powercycle untag RESOURCE...                 remove the schedule and powercycle:* tags
-    powercycle snooze RESOURCE... --for 3h       leave alone until then (or --until TIME)
+    powercycle snooze RESOURCE... --for 3h       leave alone until then (or --until TIME,
+                                                 --until-next-start)
+    powercycle unsnooze RESOURCE...              end a snooze
     powercycle check SCHEDULE                    validate; next transitions; hours off a week
     powercycle deploy --region R                 build, upload and create or update the stack
     powercycle demo [--week]                     the real handler against a local AWS
@@ -104,6 +106,7 @@ def dispatch(args: argparse.Namespace) -> int:
             "tag": tagging.tag,
             "untag": tagging.untag,
             "snooze": tagging.snooze,
+            "unsnooze": tagging.unsnooze,
             "stats": stats.run,
             "seal": seal.run,
             "deploy": deploy.run,

@@ -178,7 +178,7 @@ def report(args: argparse.Namespace, config: Config, summary: Summary, where: st
         out.document(data)
     else:
         out.table(RUN_HEADERS, [run_row(o) for o in sorted(summary.outcomes, key=_order)])
-        for error in target_errors(summary):
+        for error in unplaced_errors(summary):  # a region's, or a name found nowhere
             print(f"error: {error['id']}: {error['error']}")
         for warning in summary.warnings:
             warn(f"{warning.get('id', '')}: {warning.get('warning') or warning.get('error', '')}")
@@ -217,6 +217,13 @@ def target_errors(summary: Summary) -> list[dict[str, Any]]:
     return [
         e for e in summary.errors if e.get("id") not in ids and _TARGET.match(str(e.get("id", "")))
     ]
+
+
+def unplaced_errors(summary: Summary) -> list[dict[str, Any]]:
+    """Errors on no resource's line: a region's, an account's, or a resource named on the
+    command line and not found (`stop i-0123...`), each once."""
+    ids = {o.resource.id for o in summary.outcomes}
+    return [e for e in summary.errors if e.get("id") not in ids]
 
 
 def _order(outcome: Outcome) -> tuple[int, str, str]:
