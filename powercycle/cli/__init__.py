@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
 import traceback
 from collections.abc import Sequence
@@ -139,7 +140,10 @@ def demo(args: argparse.Namespace) -> int:
     if args.week:
         from powercycle.local.week import run_week
 
-        return run_week(start=args.start, png=args.png)
+        columns = args.width
+        if columns is None and sys.stdout.isatty():
+            columns = shutil.get_terminal_size().columns
+        return run_week(start=args.start, png=args.png, columns=columns)
     if args.png:
         raise UsageError("--png draws the simulated week: use it with --week")
     from powercycle.local.demo import run_demo
@@ -201,6 +205,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo_parser.add_argument(
         "--png", default=None, metavar="FILE", help="--week: draw the timeline (matplotlib)"
+    )
+    demo_parser.add_argument(
+        "--width",
+        type=int,
+        default=None,
+        metavar="N",
+        help="--week: fit the chart in N columns (default: the terminal's width)",
     )
     demo_parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser

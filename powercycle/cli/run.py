@@ -238,6 +238,8 @@ def name_of(outcome: Outcome) -> str:
 def run_row(outcome: Outcome) -> list[str]:
     action = outcome.decision.action if outcome.decision is not None else None
     result = outcome.result + (f": {outcome.error}" if outcome.error else "")
+    if outcome.warning and not outcome.error:  # a start on a fallback type, a clamped size
+        result += f" ({outcome.warning})"
     return [
         outcome.resource.id,
         name_of(outcome) or "-",
