@@ -38,6 +38,7 @@ from powercycle.config import ConfigError
 
 EXIT_USAGE = run.EXIT_USAGE
 
+_DENIED = "these credentials may not do that: see the IAM permissions in docs/configuration.md"
 # Hints for the errors a person meets first, by botocore exception name or AWS error code.
 _HINTS = {
     "NoCredentialsError": "no AWS credentials found: run `aws configure`, set AWS_PROFILE or "
@@ -54,9 +55,9 @@ _HINTS = {
     "InvalidClientTokenId": "AWS does not know these credentials: check your profile",
     "ExpiredToken": "your session has expired: log in again (`aws sso login`?)",
     "ExpiredTokenException": "your session has expired: log in again (`aws sso login`?)",
-    "AccessDenied": "these credentials may not do that: see the README's IAM policy",
-    "AccessDeniedException": "these credentials may not do that: see the README's IAM policy",
-    "UnauthorizedOperation": "these credentials may not do that: see the README's IAM policy",
+    "AccessDenied": _DENIED,
+    "AccessDeniedException": _DENIED,
+    "UnauthorizedOperation": _DENIED,
 }
 
 
