@@ -42,8 +42,10 @@ def forget_workers() -> None:
 
 
 def settings(*, dry_run: bool | None = None, regions: Sequence[str] | None = None) -> Config:
-    """Settings from the environment, with a door's overrides (`None`: as set)."""
-    return Config.from_env().with_overrides(
+    """Settings from the environment, with a door's overrides (`None`: as set). Regions
+    given here win over every region the environment names (as the AWS CLI's `--region`
+    does), so none is needed there."""
+    return Config.from_env(need_region=not regions).with_overrides(
         dry_run=dry_run, regions=tuple(regions) if regions else None
     )
 
@@ -359,6 +361,8 @@ def route(
 
 def with_arn_regions(config: Config, refs: Sequence[str], *, kinds: Iterable[str]) -> Config:
     """The settings with the regions the refs' ARNs (of `kinds`) name: an ARN names one."""
+    if config.all_regions:
+        return config
     regions = list(config.regions)
     for ref in refs:
         for kind in kinds:

@@ -185,11 +185,13 @@ class Config:
     def with_overrides(
         self, *, dry_run: bool | None = None, regions: tuple[str, ...] | None = None
     ) -> Config:
-        """The same settings with what an event or a CLI flag asked for."""
+        """The same settings with what an event or a CLI flag asked for: regions named
+        here replace the environment's, `POWERCYCLE_REGIONS=all` included."""
         return replace(
             self,
             dry_run=self.dry_run if dry_run is None else dry_run,
             regions=regions or self.regions,
+            all_regions=False if regions else self.all_regions,
         )
 
     def excluded_by(self, tags: Mapping[str, str]) -> str | None:

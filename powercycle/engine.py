@@ -79,20 +79,22 @@ def run_pass(
     *,
     providers: Sequence[Provider] | None = None,
     budget: Budget | None = None,
+    only: Sequence[str] | None = None,
 ) -> Summary:
-    """One scheduling pass over every provider and region."""
+    """One scheduling pass over every provider and region; `only`: over these resources
+    (ids, looked up as a manual action finds them, those carrying the tag), not every
+    tagged one: what `tag` and `snooze` say the next pass will do."""
     _require_aware(now)
     budget = budget or Budget(config.budget_seconds)
     if providers is None:
         providers = all_providers(config, config.regions, budget=budget)
     summary = Summary(now=now, dry_run=config.dry_run)
 
-    outcomes = _discover(
-        providers,
-        summary,
-        budget,
-        lambda p: [Outcome(resource=r, provider=p) for r in p.discover(config.tag)],
-    )
+    def find(p: Provider) -> list[Outcome]:
+        found = p.discover(config.tag) if only is None else p.lookup(list(only)).values()
+        return [Outcome(resource=r, provider=p) for r in found if config.tag in r.tags]
+
+    outcomes = _discover(providers, summary, budget, find)
     candidates = [o for o in outcomes if _guarded(o, lambda o: _screen(config, o, now))]
     schedules = _resolution(config, candidates, budget, now)
 

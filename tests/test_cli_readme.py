@@ -1,6 +1,8 @@
-"""Every tagging command of the README, `powercycle` and `aws` alike, run as written
-(only the example instance id is replaced by a real one) against a moto server on
-loopback; each schedule written is read back and must be one a run accepts."""
+"""Every tagging, `check` and `plan` command of the README and of the docs pages, the
+`powercycle` and `aws` ones alike, run as written (only the example instance id is
+replaced by a real one) against a moto server on loopback; each schedule written is read
+back and must be one a run accepts. A `$ ` prompt before a command is dropped; a `check`
+of an https:// URL is left out (no internet here: tests/test_sources.py serves them)."""
 
 from __future__ import annotations
 
@@ -30,24 +32,42 @@ TAG = "ec2Powercycle"
 README_MOMENT = "2026-11-23T12:00:00Z"
 _DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})T")
 _COMMAND = re.compile(
-    r"^(aws ec2 (create|delete)-tags|aws eks (un)?tag-resource|powercycle (tag|untag|snooze)) "
+    r"^(aws ec2 (create|delete)-tags|aws eks (un)?tag-resource"
+    r"|powercycle (tag|untag|snooze|unsnooze|check|plan)) "
 )
+PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 
 
 def readme_commands() -> list[str]:
-    """Commands of indented code blocks, continuation lines joined."""
+    """Commands of indented code blocks of the README, then of each docs page, continuation
+    lines joined."""
     commands: list[str] = []
-    lines = (REPO / "README.md").read_text().splitlines()
+    for page in PAGES:
+        commands += page_commands(page.read_text().splitlines())
+    return [c for c in commands if not re.match(r"powercycle check .*https?://", c)]
+
+
+def page_commands(lines: list[str]) -> list[str]:
+    commands: list[str] = []
     i = 0
     while i < len(lines):
-        line = lines[i].strip()
+        line = lines[i].strip().removeprefix("$ ")
         if lines[i].startswith("    ") and _COMMAND.match(line):
             while line.endswith("\\"):
                 i += 1
                 line = line[:-1].rstrip() + " " + lines[i].strip()
+            after = lines[i + 1].strip() if i + 1 < len(lines) else ""
+            if after.startswith(REFUSED):
+                REFUSED_AS_SHOWN.add(line)
             commands.append(line)
         i += 1
     return commands
+
+
+# A command whose output shown below it is a refusal (an example of an error message):
+# it must exit 1, as shown.
+REFUSED = ("invalid schedule:", "refused")
+REFUSED_AS_SHOWN: set[str] = set()
 
 
 @pytest.fixture(scope="module")
@@ -115,19 +135,21 @@ def test_every_readme_tagging_command_works_as_pasted(
     s3.create_bucket(
         Bucket="my-schedules", CreateBucketConfiguration={"LocationConstraint": REGION}
     )
-    s3.put_object(
-        Bucket="my-schedules",
-        Key="office.json",
-        Body=b'{"start": "0 8 * * 1-5", "stop": "55 17 * * 1-5"}',
-    )
+    for key in ("office.json", "dev.json"):
+        s3.put_object(
+            Bucket="my-schedules",
+            Key=key,
+            Body=b'{"start": "0 8 * * 1-5", "stop": "55 17 * * 1-5"}',
+        )
     commands = readme_commands()
-    assert len(commands) >= 10
+    assert len(commands) >= 18
     for command in commands:
         pasted = command.replace(EXAMPLE_ID, instance_id)
         if pasted.startswith("powercycle "):
             aws_module.reset()
             with freeze_time(README_MOMENT, tick=True):
-                assert main(shlex.split(pasted)[1:]) == 0, command
+                expected = 1 if command in REFUSED_AS_SHOWN else 0
+                assert main(shlex.split(pasted)[1:]) == expected, command
         else:
             done = subprocess.run(
                 ["bash", "-c", pasted],
@@ -152,4 +174,5 @@ def test_every_readme_tagging_command_works_as_pasted(
             if value is not None and not value.startswith("s3://"):
                 # A run accepts what was written: the quoting survived the shell and the CLI.
                 parse_schedule_text(value)
-                assert json.loads(value)["start"] == "0 8 * * 1-5", (kind, command)
+                if value.startswith("{") and "start" in value:
+                    assert json.loads(value)["start"] == "0 8 * * 1-5", (kind, command)

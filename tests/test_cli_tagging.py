@@ -89,6 +89,12 @@ def test_tag_warns_but_tags_a_surprising_schedule(
             "region": REGION,
             "name": None,
             "result": f"tagged {TAG}",
+            "next_pass": {
+                "action": None,
+                "reason": "excluded:environment=p",
+                "next": None,
+                "says": "the next pass leaves it alone: excluded:environment=p",
+            },
         }
     ]
     assert tags_of(ec2, box)[TAG] == value

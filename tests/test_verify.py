@@ -276,6 +276,13 @@ def test_a_capacity_refusal_starts_on_the_first_fallback_and_the_type_comes_back
     result = run(MORNING)
 
     assert action_of(result, box)["result"] == "done"  # type: ignore[index]
+    # Said in the summary, not only in a log line: the type used and EC2's refusal code.
+    note = (
+        "started on fallback type m5.large: EC2 refused t3.micro "
+        "(InsufficientInstanceCapacity); its own type t3.micro comes back at its next stop"
+    )
+    assert action_of(result, box)["warning"] == note  # type: ignore[index]
+    assert [w["warning"] for w in result["warnings"] if w["id"] == box] == [note]
     assert state_of(ec2, box) == "running"
     assert moto_instance(box).instance_type == "m5.large"
     assert calls.of("ModifyInstanceAttribute") == [
@@ -298,6 +305,27 @@ def test_a_capacity_refusal_starts_on_the_first_fallback_and_the_type_comes_back
         {"InstanceId": box, "InstanceType": {"Value": "t3.micro"}}
     ]
     assert TYPE_TAG not in tags_of(ec2, box)
+
+
+def test_run_s_table_names_the_fallback_type_and_the_refusal(
+    ec2: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`powercycle run` on a terminal: the result column says which type it started on."""
+    from freezegun import freeze_time
+
+    from powercycle.cli import main, output
+
+    monkeypatch.setattr(output, "stdout_is_terminal", lambda: True)
+    monkeypatch.setenv("POWERCYCLE_ALLOWED_TYPES", "m5.*")
+    (box,) = launch(ec2, {TAG: FALLBACK}, state="stopped")
+    no_capacity_for(ec2, "t3.micro")
+    with freeze_time(MORNING):
+        assert main(["run"]) == 0
+    (row,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith(box)]
+    assert row.endswith(
+        "done (started on fallback type m5.large: EC2 refused t3.micro "
+        "(InsufficientInstanceCapacity); its own type t3.micro comes back at its next stop)"
+    )
 
 
 def test_the_next_fallback_when_the_first_has_no_capacity_either(ec2: Any) -> None:

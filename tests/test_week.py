@@ -115,3 +115,62 @@ def test_the_single_pass_demo(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "== second pass: handled events are not acted on again" in out
     assert 'EKS clusters in CAST AI now: {"eks-dev": "hibernated", "eks-qa": "ready"}' in out
+
+
+@pytest.mark.parametrize(
+    ("columns", "per"),
+    [(None, 1), (204, 1), (203, 2), (120, 2), (95, 3), (90, 4), (78, 4), (60, 4)],
+)
+def test_the_chart_fits_the_width_asked_for(
+    three_days: week.Week, columns: int | None, per: int
+) -> None:
+    """One character per hour when it fits (or nobody asked), else 2, 3 or 4 hours; each
+    resource's line still adds up to its hours, and no line of the chart is wider."""
+    lines = week.render(three_days, columns)
+    unit = "hour" if per == 1 else f"{per} hours"
+    assert lines[1].startswith(f"one character per {unit}: ")
+    (row,) = [line for line in lines if line.startswith("office-london ")][:1]
+    assert row.split()[1] == next(t for t in three_days.tracks if t.name == "office-london").hours(
+        per
+    )
+    assert len(row.split()[1]) == DAYS * 24 // per
+    chart = lines[3 : 5 + len(three_days.tracks)]
+    if columns is not None and columns >= 78:  # the narrowest chart: 4 hours a character
+        assert max(len(line) for line in chart) <= columns, chart
+
+
+def test_png_without_matplotlib_is_refused_before_the_simulation(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The package is not on PyPI: the message names the clone's extra, and it comes
+    before the (long) simulated week, which is never started."""
+    real = week.importlib.util.find_spec
+    monkeypatch.setattr(
+        week.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "matplotlib" else real(name, *a),
+    )
+
+    def never(*_: object, **__: object) -> week.Week:
+        raise AssertionError("the week was simulated")
+
+    monkeypatch.setattr(week, "simulate", never)
+    from powercycle.cli import main
+
+    assert main(["demo", "--week", "--png", "week.png"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "powercycle: --png needs matplotlib, which is not installed: from the clone, "
+        "pip install -e '.[plot]' (or ./dev setup)\n"
+    )
+
+
+def test_demo_week_width_on_the_command_line(
+    three_days: week.Week, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(week, "simulate", lambda monday: three_days)
+    from powercycle.cli import main
+
+    assert main(["demo", "--week", "--start", "2026-11-23", "--width", "120"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].startswith("one character per 2 hours: ")

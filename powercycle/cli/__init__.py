@@ -5,7 +5,9 @@
     powercycle start|stop RESOURCE...            act now, through the scheduler's guards
     powercycle tag RESOURCE... --schedule VALUE  write a schedule tag (validated first)
     powercycle untag RESOURCE...                 remove the schedule and powercycle:* tags
-    powercycle snooze RESOURCE... --for 3h       leave alone until then (or --until TIME)
+    powercycle snooze RESOURCE... --for 3h       leave alone until then (or --until TIME,
+                                                 --until-next-start)
+    powercycle unsnooze RESOURCE...              end a snooze
     powercycle check SCHEDULE                    validate; next transitions; hours off a week
     powercycle deploy --region R                 build, upload and create or update the stack
     powercycle demo [--week]                     the real handler against a local AWS
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
 import traceback
 from collections.abc import Sequence
@@ -35,6 +38,7 @@ from powercycle.config import ConfigError
 
 EXIT_USAGE = run.EXIT_USAGE
 
+_DENIED = "these credentials may not do that: see the IAM permissions in docs/configuration.md"
 # Hints for the errors a person meets first, by botocore exception name or AWS error code.
 _HINTS = {
     "NoCredentialsError": "no AWS credentials found: run `aws configure`, set AWS_PROFILE or "
@@ -51,9 +55,9 @@ _HINTS = {
     "InvalidClientTokenId": "AWS does not know these credentials: check your profile",
     "ExpiredToken": "your session has expired: log in again (`aws sso login`?)",
     "ExpiredTokenException": "your session has expired: log in again (`aws sso login`?)",
-    "AccessDenied": "these credentials may not do that: see the README's IAM policy",
-    "AccessDeniedException": "these credentials may not do that: see the README's IAM policy",
-    "UnauthorizedOperation": "these credentials may not do that: see the README's IAM policy",
+    "AccessDenied": _DENIED,
+    "AccessDeniedException": _DENIED,
+    "UnauthorizedOperation": _DENIED,
 }
 
 
@@ -104,6 +108,7 @@ def dispatch(args: argparse.Namespace) -> int:
             "tag": tagging.tag,
             "untag": tagging.untag,
             "snooze": tagging.snooze,
+            "unsnooze": tagging.unsnooze,
             "stats": stats.run,
             "seal": seal.run,
             "deploy": deploy.run,
@@ -136,7 +141,10 @@ def demo(args: argparse.Namespace) -> int:
     if args.week:
         from powercycle.local.week import run_week
 
-        return run_week(start=args.start, png=args.png)
+        columns = args.width
+        if columns is None and sys.stdout.isatty():
+            columns = shutil.get_terminal_size().columns
+        return run_week(start=args.start, png=args.png, columns=columns)
     if args.png:
         raise UsageError("--png draws the simulated week: use it with --week")
     from powercycle.local.demo import run_demo
@@ -198,6 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo_parser.add_argument(
         "--png", default=None, metavar="FILE", help="--week: draw the timeline (matplotlib)"
+    )
+    demo_parser.add_argument(
+        "--width",
+        type=int,
+        default=None,
+        metavar="N",
+        help="--week: fit the chart in N columns (default: the terminal's width)",
     )
     demo_parser.add_argument("--debug", action="store_true", help="show tracebacks")
     return parser

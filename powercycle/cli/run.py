@@ -61,11 +61,25 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def settings(args: argparse.Namespace, *, dry_run: bool = False) -> Config:
-    """Settings from the environment, with the command line's region and dry run."""
+    """Settings from the environment under the command line's `--region` (which wins over
+    every region the environment or profile names) and dry run; `--profile` is already in
+    force (`dispatch`). Credentials are looked for here, once, before any command reads the
+    fleet: none at all is one line naming credentials (exit 2), not one error per region."""
     regions = tuple(args.region) if args.region else None
     for region in regions or ():
         check_region(region)
-    return app.settings(dry_run=True if dry_run else None, regions=regions)
+    config = app.settings(dry_run=True if dry_run else None, regions=regions)
+    require_credentials()
+    return config
+
+
+def require_credentials() -> None:
+    """Raise botocore's NoCredentialsError when no credential source has any (no call to
+    AWS: botocore's own chain, as the AWS CLI walks it)."""
+    from botocore.exceptions import NoCredentialsError
+
+    if aws.session().get_credentials() is None:
+        raise NoCredentialsError()
 
 
 def check_region(region: str) -> None:
@@ -164,7 +178,7 @@ def report(args: argparse.Namespace, config: Config, summary: Summary, where: st
         out.document(data)
     else:
         out.table(RUN_HEADERS, [run_row(o) for o in sorted(summary.outcomes, key=_order)])
-        for error in target_errors(summary):
+        for error in unplaced_errors(summary):  # a region's, or a name found nowhere
             print(f"error: {error['id']}: {error['error']}")
         for warning in summary.warnings:
             warn(f"{warning.get('id', '')}: {warning.get('warning') or warning.get('error', '')}")
@@ -205,6 +219,13 @@ def target_errors(summary: Summary) -> list[dict[str, Any]]:
     ]
 
 
+def unplaced_errors(summary: Summary) -> list[dict[str, Any]]:
+    """Errors on no resource's line: a region's, an account's, or a resource named on the
+    command line and not found (`stop i-0123...`), each once."""
+    ids = {o.resource.id for o in summary.outcomes}
+    return [e for e in summary.errors if e.get("id") not in ids]
+
+
 def _order(outcome: Outcome) -> tuple[int, str, str]:
     acted = 0 if outcome.decision is not None and outcome.decision.action else 1
     return (acted, outcome.resource.kind, name_of(outcome))
@@ -217,6 +238,8 @@ def name_of(outcome: Outcome) -> str:
 def run_row(outcome: Outcome) -> list[str]:
     action = outcome.decision.action if outcome.decision is not None else None
     result = outcome.result + (f": {outcome.error}" if outcome.error else "")
+    if outcome.warning and not outcome.error:  # a start on a fallback type, a clamped size
+        result += f" ({outcome.warning})"
     return [
         outcome.resource.id,
         name_of(outcome) or "-",

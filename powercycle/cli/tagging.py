@@ -16,7 +16,12 @@ listing them, and nothing is written to any of them.
   bookkeeping of attempts and operations): the scheduler forgets it. It refuses while the
   resource carries a memory (sizes or a type powercycle gives back at the next start),
   saying what would be lost, unless `--memories`.
-* `snooze` writes `powercycle:skip-until`: the scheduler leaves it alone until then.
+* `snooze` writes `powercycle:skip-until`: the scheduler leaves it alone until then
+  (`--until TIME`, `--for 3h`, or `--until-next-start`: each resource's own next start).
+* `unsnooze` removes `powercycle:skip-until`: the next pass schedules it again.
+
+Each ends with what the next pass will do to each resource and when (`cli.preview`: a
+dry-run pass over just those resources, with their tags read back, in `plan`'s words).
 """
 
 from __future__ import annotations
@@ -29,13 +34,15 @@ from datetime import datetime
 from typing import Any
 
 from powercycle import app, aws
+from powercycle.cli import preview
 from powercycle.cli.check import validate
 from powercycle.cli.output import Output, UsageError, parse_duration, parse_time, warn
 from powercycle.cli.run import EXIT_FAILED, EXIT_OK, settings
 from powercycle.config import Config
 from powercycle.core.schedule import ScheduleError, format_utc
 from powercycle.core.tags import SEAL_PREFIX, is_memory, tag_safe
-from powercycle.providers import REGISTRY, Found, Kind, Tagger
+from powercycle.engine import Outcome
+from powercycle.providers import REGISTRY, Found, Kind, Provider, Tagger
 from powercycle.runtime.budget import Budget
 
 STATE_PREFIX = "powercycle:"
@@ -56,6 +63,7 @@ class Target:
     done: str = ""
     found: Found | None = field(default=None, repr=False)
     tagger: Tagger | None = field(default=None, repr=False)
+    next: preview.NextPass | None = None
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -92,6 +100,18 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     until = snooze.add_mutually_exclusive_group(required=True)
     until.add_argument("--until", metavar="TIME", help="ISO-8601, e.g. 2026-11-30T08:00Z")
     until.add_argument("--for", dest="duration", metavar="DURATION", help="30m, 3h, 2d, 1w")
+    until.add_argument(
+        "--until-next-start",
+        action="store_true",
+        help="until each resource's next scheduled start (no stop before it)",
+    )
+    unsnooze = sub.add_parser(
+        "unsnooze",
+        parents=[common],
+        help="end a snooze: the next pass schedules the resources again",
+        description="Remove powercycle:skip-until: the next pass follows the schedule again.",
+    )
+    unsnooze.add_argument("resources", **resources)
 
 
 def tag(args: argparse.Namespace, now: datetime) -> int:
@@ -118,6 +138,7 @@ def tag(args: argparse.Namespace, now: datetime) -> int:
         if excluded:
             warn(f"{target.ref} carries {excluded}: excluded, the scheduler will not touch it")
     write(targets, {config.tag: args.schedule}, f"tagged {config.tag}")
+    foresee(config, targets, now)
     return finish(args, targets)
 
 
@@ -161,18 +182,94 @@ def untag(args: argparse.Namespace, now: datetime) -> int:
             target.error = aws.describe_error(exc)
         else:
             target.done = "removed " + ", ".join(sorted(keys))
+            target.next = preview.untagged(config)
     return finish(args, targets)
 
 
 def snooze(args: argparse.Namespace, now: datetime) -> int:
     config = settings(args)
+    if args.until_next_start:
+        targets = find(args.resources, config)
+        for target, until in next_starts(config, targets, now):
+            value = format_utc(until)
+            write([target], {config.skip_until_tag: value}, f"snoozed until {value}")
+        foresee(config, targets, now)
+        return finish(args, targets)
     until = parse_time(args.until, now) if args.until else now + parse_duration(args.duration)
     if until <= now:
         raise UsageError(f"--until {args.until!r} is not in the future")
     value = format_utc(until)
     targets = find(args.resources, config)
     write(targets, {config.skip_until_tag: value}, f"snoozed until {value}")
+    foresee(config, targets, now)
     return finish(args, targets)
+
+
+def unsnooze(args: argparse.Namespace, now: datetime) -> int:
+    config = settings(args)
+    targets = find(args.resources, config)
+    for target in targets:
+        if target.error is not None:
+            continue
+        if config.skip_until_tag not in target.tags:
+            target.done = "not snoozed, nothing removed"
+            continue
+        try:
+            remove(target, [config.skip_until_tag])
+        except aws.AWS_ERRORS as exc:
+            target.error = aws.describe_error(exc)
+        else:
+            target.done = f"unsnoozed (was until {target.tags[config.skip_until_tag]})"
+    foresee(config, targets, now)
+    return finish(args, targets)
+
+
+# --- what the next pass will do ----------------------------------------------------------
+
+
+def foresee(config: Config, targets: Sequence[Target], now: datetime) -> None:
+    """Set each written target's `next`: what the next pass will do to it, and when."""
+    for target, outcome in _passes(config, targets, now):
+        target.next = (
+            outcome if isinstance(outcome, preview.NextPass) else (preview.describe(outcome, now))
+        )
+
+
+def next_starts(
+    config: Config, targets: Sequence[Target], now: datetime
+) -> list[tuple[Target, datetime]]:
+    """Each target's next scheduled start (from the pass's own schedule resolution); a
+    target without one gets the error saying why, and nothing is written to it."""
+    found: list[tuple[Target, datetime]] = []
+    for target, outcome in _passes(config, targets, now):
+        if isinstance(outcome, preview.NextPass):
+            target.error = f"refused, nothing written: {outcome.sentence}"
+            continue
+        start = preview.next_start(outcome, now)
+        if isinstance(start, str):
+            target.error = f"refused, nothing written: {start}"
+        else:
+            found.append((target, start))
+    return found
+
+
+def _passes(
+    config: Config, targets: Sequence[Target], now: datetime
+) -> list[tuple[Target, Outcome | preview.NextPass]]:
+    """A dry-run pass over the targets found (by the provider that found each): each
+    target's outcome, or the NextPass saying why there is none."""
+    done = [t for t in targets if t.error is None and t.tagger is not None]
+    by_provider: dict[Provider, list[str]] = {}
+    for target in done:
+        assert target.tagger is not None
+        by_provider.setdefault(target.tagger, []).append(target.id)
+    outcomes = preview.next_passes(config, by_provider, now)
+    answers: list[tuple[Target, Outcome | preview.NextPass]] = []
+    for target in done:
+        assert target.tagger is not None
+        found = outcomes.get((target.tagger, target.id))
+        answers.append((target, preview.untagged(config) if found is None else found))
+    return answers
 
 
 # --- finding and tagging: through the providers of every account and region ------------
@@ -229,6 +326,7 @@ def finish(args: argparse.Namespace, targets: Sequence[Target]) -> int:
                     "region": t.region or None,
                     "name": t.tags.get("Name"),
                     **({"error": t.error} if t.error else {"result": t.done}),
+                    **({"next_pass": t.next.to_dict()} if t.next else {}),
                 }
                 for t in targets
             ]
@@ -245,4 +343,7 @@ def finish(args: argparse.Namespace, targets: Sequence[Target]) -> int:
             for t in targets
         ]
         out.table(HEADERS, rows)
+        for t in targets:
+            if t.next is not None and not t.error:
+                print(f"{t.ref}: {t.next.sentence}")
     return EXIT_FAILED if any(t.error for t in targets) else EXIT_OK

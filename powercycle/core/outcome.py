@@ -139,6 +139,8 @@ class Summary:
             }
             if outcome.error:
                 entry["error"] = outcome.error
+            elif outcome.warning:  # done, with a note: a fallback type, a clamped size
+                entry["warning"] = outcome.warning
             self.actions.append(entry)
         if outcome.error:
             self.errors.append({"id": outcome.resource.id, **where, "error": outcome.error})

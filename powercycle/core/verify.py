@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from powercycle.core import tags
-from powercycle.core.model import ActionError, ActRequest
+from powercycle.core.model import NOTED, ActionError, ActRequest
 from powercycle.core.tags import Attempts
 
 ATTEMPTS_TAG = tags.ATTEMPTS
@@ -79,7 +79,10 @@ def accepted(
     alone: dict[str, Attempts] = {}
     for request in requests:
         resource = request.resource
-        if request.event is None or resource.id not in results or results[resource.id]:
+        if request.event is None or resource.id not in results:
+            continue
+        answer = results[resource.id]
+        if answer is not None and answer.code != NOTED:  # NOTED: accepted, with a note
             continue
         attempt = Attempts.after(resource.tags, request.event)
         same = resource.tags.get(state_tag) == request.event

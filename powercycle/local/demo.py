@@ -44,7 +44,8 @@ def local_aws(region: str = REGION, *, cache_reads: bool = False) -> Iterator[st
         from moto.server import ThreadedMotoServer
     except ImportError as exc:  # pragma: no cover - depends on the install
         raise SystemExit(
-            "the demo needs moto: run it with ./dev demo (or pip install 'powercycle[demo]')"
+            "the demo needs moto, which is not installed: run it with ./dev demo (or, from the "
+            "clone, pip install -e '.[demo]')"
         ) from exc
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     server: Any

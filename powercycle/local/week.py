@@ -10,8 +10,9 @@ someone starts a box after hours, someone starts the stop-only box in the mornin
 
 After each pass the power state of every resource is read back, and the week is printed
 as one line per resource, one character per hour (UTC), with the hours off and the share
-of the week saved. `--png FILE` draws the same timeline with matplotlib
-(`pip install 'powercycle[plot]'`).
+of the week saved; on a terminal narrower than that (or with `--width N`) one character
+stands for 2, 3 or 4 hours. `--png FILE` draws the same timeline with matplotlib (from a
+clone: `pip install -e '.[plot]'`, or `./dev setup`), checked before the week is simulated.
 
 Cost. 672 passes; each is one DescribeInstances, one ListClusters and DescribeCluster, one
 CAST AI listing, one document GET, plus the state-tag writes when something happens and
@@ -21,6 +22,7 @@ loopback requests.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 import threading
@@ -49,15 +51,16 @@ class Track:
     about: str
     slots: list[str] = field(default_factory=list)
 
-    def hours(self) -> str:
-        """One character per hour: the state most of the hour was in (errors win)."""
+    def hours(self, per: int = 1) -> str:
+        """One character per `per` hours: the state most of them were in (errors win)."""
         chars = []
-        for hour in range(0, len(self.slots), 4):
-            quarter = self.slots[hour : hour + 4]
-            if ERROR in quarter:
+        step = 4 * per
+        for first in range(0, len(self.slots), step):
+            part = self.slots[first : first + step]
+            if ERROR in part:
                 chars.append(ERROR)
             else:
-                chars.append(OFF if quarter.count(OFF) > len(quarter) / 2 else ON)
+                chars.append(OFF if part.count(OFF) > len(part) / 2 else ON)
         return "".join(chars)
 
     @property
@@ -236,16 +239,38 @@ def _check_states(ec2: Any, ids: dict[str, str], power: dict[str, bool]) -> None
             raise RuntimeError(f"{name}: the timeline lost track ({states[instance_id]})")
 
 
-def render(week: Week) -> list[str]:
+# Hours per character the chart may use, finest first, and each one's ticks for a day.
+PER = (1, 2, 3, 4)
+_TICKS = {1: "|     6     12    18    ", 2: "|  6  12 18 ", 3: "|   12  ", 4: "|     "}
+_TAIL = len("  123.4 h off  100%")
+
+
+def hours_per_character(names: int, columns: int | None) -> int:
+    """The finest resolution whose lines fit in `columns` (None: one hour a character)."""
+    if columns is None:
+        return 1
+    for per in PER:
+        if names + 2 + 7 * 24 // per + _TAIL <= columns:
+            return per
+    return PER[-1]
+
+
+def render(week: Week, columns: int | None = None) -> list[str]:
+    """The week as text, one line per resource, fitted to `columns` when given."""
     width = max(len(t.name) for t in week.tracks)
+    per = hours_per_character(width, columns)
+    day_chars = 24 // per
     pad = " " * (width + 2)
-    days = "".join(f"{(week.start + timedelta(days=d)):%a %d}".ljust(24) for d in range(7))
-    ticks = "".join("|     6     12    18    " for _ in range(7))
+    days = "".join(
+        f"{(week.start + timedelta(days=d)):%a %d}"[:day_chars].ljust(day_chars) for d in range(7)
+    )
+    ticks = _TICKS[per] * 7
     end = week.start + timedelta(days=7)
+    unit = "hour" if per == 1 else f"{per} hours"
     lines = [
         f"simulated week {week.start:%a %Y-%m-%d} to {end:%a %Y-%m-%d} (UTC): {week.passes} "
         f"passes of the real handler, 15 minutes apart, in {week.seconds:.1f} s",
-        f"one character per hour: {ON} running  {OFF} stopped  {ERROR} error reported "
+        f"one character per {unit}: {ON} running  {OFF} stopped  {ERROR} error reported "
         "(left as it was)",
         "",
         pad + days,
@@ -254,7 +279,7 @@ def render(week: Week) -> list[str]:
     for track in week.tracks:
         off = track.hours_off
         lines.append(
-            f"{track.name.ljust(width)}  {track.hours()}  {off:5.1f} h off  {off / 168:4.0%}"
+            f"{track.name.ljust(width)}  {track.hours(per)}  {off:5.1f} h off  {off / 168:4.0%}"
         )
     lines.append("")
     for track in week.tracks:
@@ -270,15 +295,11 @@ def render(week: Week) -> list[str]:
 
 def draw(week: Week, path: str) -> None:
     """The timeline as a picture (matplotlib, the `plot` extra)."""
-    try:
-        import matplotlib
+    import matplotlib
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as exc:
-        raise SystemExit(
-            "--png needs matplotlib: pip install 'powercycle[plot]' (or ./dev setup)"
-        ) from exc
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     colours = {ON: "#2e7d32", OFF: "#e0e0e0", ERROR: "#c62828"}
     fig, ax = plt.subplots(figsize=(14, 0.45 * len(week.tracks) + 1.6))
     for row, track in enumerate(reversed(week.tracks)):
@@ -304,16 +325,28 @@ def draw(week: Week, path: str) -> None:
     plt.close(fig)
 
 
-def run_week(*, start: str | None = None, png: str | None = None) -> int:
+PLOT_MISSING = (
+    "--png needs matplotlib, which is not installed: from the clone, "
+    "pip install -e '.[plot]' (or ./dev setup)"
+)
+
+
+def run_week(
+    *, start: str | None = None, png: str | None = None, columns: int | None = None
+) -> int:
+    """The simulated week, printed in `columns` (None: one character per hour)."""
     try:
         day = date.fromisoformat(start) if start else datetime.now(UTC).date()
     except ValueError:
         print(f"powercycle: --start {start!r} is not a date like 2026-11-23", file=sys.stderr)
         return 2
+    if png and importlib.util.find_spec("matplotlib") is None:  # before a long simulation
+        print(f"powercycle: {PLOT_MISSING}", file=sys.stderr)
+        return 2
     monday = monday_of(day)
     print(f"simulating the week of {monday:%Y-%m-%d} against a local AWS...", file=sys.stderr)
     week = simulate(monday)
-    for line in render(week):
+    for line in render(week, columns):
         print(line)
     if png:
         draw(week, png)

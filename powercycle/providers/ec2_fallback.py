@@ -35,7 +35,7 @@ from typing import Any
 
 from powercycle import aws
 from powercycle.aws.sealkey import KeyUnavailable
-from powercycle.core.model import ActionError, ActRequest
+from powercycle.core.model import NOTED, ActionError, ActRequest
 from powercycle.core.seal import sealed, unsealed
 from powercycle.core.tags import TagError, memory_tags, seal_tag
 from powercycle.core.verify import TYPE_TAG
@@ -227,7 +227,9 @@ def start_on_fallback(
 ) -> ActionError | None:
     """Start one refused instance on the first fallback type that EC2 accepts.
 
-    None when a start was accepted; else the error to report, naming what was tried.
+    A start accepted on a fallback is `NOTED` (done, with a note for the summary and the
+    CLI's table: the type used and EC2's refusal code); else the error to report, naming
+    what was tried.
     """
     if known.hibernation:
         return ActionError(
@@ -291,7 +293,12 @@ def start_on_fallback(
             refusal.code,
             known.original or known.instance_type,
         )
-        return None
+        return ActionError(
+            NOTED,
+            f"started on fallback type {instance_type}: EC2 refused {known.instance_type} "
+            f"({refusal.code}); its own type {known.original or known.instance_type} comes "
+            "back at its next stop",
+        )
     untried = [t for t in remaining if t not in tried]
     return ActionError(
         last.code,
