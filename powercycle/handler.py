@@ -21,6 +21,10 @@ from powercycle.runtime.budget import Budget
 
 def handler(event: Mapping[str, Any] | None, context: object = None) -> dict[str, Any]:
     """Run one pass (scheduled event or `{}`) or a manual action; return the summary."""
+    if isinstance(event, dict) and isinstance(event.get("requestContext", {}).get("http"), dict):
+        from powercycle.links import serve  # a function URL request: a link's page
+
+        return serve(event, context)
     setup_logging()
     now = datetime.now(UTC)
     config = app.settings()
