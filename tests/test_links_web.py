@@ -66,6 +66,8 @@ def test_warning_page_button_and_the_later_stop(
     """17:42 warning with 1 h, 3 h and skip links; GET shows the page; POST extends to
     18:55 London; 18:00 leaves it up; the 19:00 pass stops it."""
     (box,) = launch(ec2, {TAG: LONDON_OFFICE, "Name": "dev-web", **STARTED})
+    # Production on the same schedule: no warning, so no link (warning_tokens wants one).
+    launch(ec2, {TAG: LONDON_OFFICE, "Name": "db", "environment": "prod", **STARTED})
     text, tokens = warning_tokens(ec2, topic, at("2026-11-23 17:42", "Europe/London"))
     assert len(tokens) == 3
     assert "keep it running 1 hour more (until 18:55 GMT)" in text
@@ -139,6 +141,8 @@ def test_skip_runs_until_the_next_scheduled_start(ec2: Any, topic: str) -> None:
     """Friday's skip link: up through the weekend until Monday 08:00 London."""
     (box,) = launch(ec2, {TAG: LONDON_OFFICE, "Name": "dev-web", **STARTED})
     _, tokens = warning_tokens(ec2, topic, at("2026-11-27 17:41", "Europe/London"))
+    page = call(url_event("GET", token=tokens[-1]), at("2026-11-27 17:45", "Europe/London"))
+    assert "Skip this stop of dev-web?" in page["body"] and "Mon 30 Nov 08:00" in page["body"]
     done = call(url_event("POST", form={"t": tokens[-1]}), at("2026-11-27 17:50", "Europe/London"))
     assert "keeps running until Mon 30 Nov 08:00 Europe/London" in done["body"]
     assert tags_of(ec2, box)[SKIP_UNTIL] == "2026-11-30T08:00:00Z"
@@ -250,3 +254,12 @@ def test_the_key_is_never_in_a_page_or_a_log(
     assert TEST_KEY not in everything_said
     assert log_lines(caplog.records)  # the pass did log its lines
     assert timedelta(0) < links.STOP_GRACE
+
+
+def test_only_a_function_url_request_is_served_as_a_page(moto: None) -> None:
+    """`requestContext.http` makes a page; a payload with another requestContext is a
+    payload, refused for its unknown key as before."""
+    from powercycle.handler import EventError
+
+    with pytest.raises(EventError):
+        handler({"requestContext": "http"}, None)

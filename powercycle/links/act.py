@@ -24,7 +24,7 @@ from powercycle.aws import targets as tg
 from powercycle.config import Config
 from powercycle.core import links
 from powercycle.core.decide import Power
-from powercycle.core.model import ActRequest, Resource
+from powercycle.core.model import NOTED, ActRequest, Resource
 from powercycle.core.schedule import Event, Schedule, format_utc
 from powercycle.core.tags import read_marks
 from powercycle.providers import REGISTRY, Provider, providers_for
@@ -155,7 +155,7 @@ def carry_out(config: Config, plan: Plan, now: datetime) -> str:
         record = Event(now.astimezone(UTC).replace(microsecond=0), "start").tag_value()
         request = ActRequest(plan.resource, plan.schedule, record)
         error = plan.provider.act("start", [request]).get(rid)
-        if error is not None and error.code != "Noted":
+        if error is not None and error.code != NOTED:
             raise Refused(502, "It could not be started", f"{plan.name}: {error}")
         failed = _record(plan.provider, config.state_tag, rid, record)
         if failed:  # started: the next pass records it, as for any pass

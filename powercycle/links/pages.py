@@ -106,7 +106,7 @@ def _wording(plan: Plan) -> tuple[str, str]:
         hours = f"{plan.link.hours} hour{'s' if plan.link.hours != 1 else ''}"
         return f"Keep {plan.name} running {hours} more?", f"Keep it running until {when}"
     if plan.link.action == "skip":
-        return f"Skip tonight's stop of {plan.name}?", f"Skip the stop: run until {when}"
+        return f"Skip this stop of {plan.name}?", f"Skip the stop: run until {when}"
     return f"Start {plan.name} now?", f"Start it now (until {when})"
 
 
