@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from powercycle.core import tags
@@ -102,6 +103,13 @@ class Config:
     # In-run retries of a refused batch (capacity, throttling) and their first delay.
     action_retries: int = 2
     retry_delay_s: float = 1.0
+    # Links in the warnings (design: "Extend from the warning"; docs/links.md): the
+    # function URL (or `auto`: looked up by the function itself), the hours offered and
+    # their bound, and the notices' format (`text` or `chatbot`).
+    link_url: str | None = None
+    link_hours: tuple[int, ...] = (1, 3)
+    link_max_hours: int = 12
+    notice_format: Literal["text", "chatbot"] = "text"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, need_region: bool = True) -> Config:
@@ -151,6 +159,8 @@ class Config:
         for role in filter(None, roles):
             if not role.startswith("arn:") or ":role/" not in role:
                 raise ConfigError(f"POWERCYCLE_ACCOUNT_ROLES: {role!r} is not a role ARN")
+        link_max_hours = _number(env, "POWERCYCLE_LINK_MAX_HOURS", 12, minimum=1)
+        link_hours = _link_hours(get("POWERCYCLE_LINK_HOURS"), link_max_hours)
         return cls(
             tag=get("POWERCYCLE_TAG") or DEFAULT_TAG,
             dry_run=parse_bool("POWERCYCLE_DRY_RUN", env.get("POWERCYCLE_DRY_RUN", "")),
@@ -180,6 +190,10 @@ class Config:
             budget_seconds=_number(env, "POWERCYCLE_BUDGET_SECONDS", 600, minimum=1),
             notice_minutes=_number(env, "POWERCYCLE_NOTICE_MINUTES", 15, minimum=0),
             max_attempts=_number(env, "POWERCYCLE_MAX_ATTEMPTS", 3, minimum=1),
+            link_url=_link_url(get("POWERCYCLE_LINK_URL")),
+            link_hours=link_hours,
+            link_max_hours=link_max_hours,
+            notice_format=_notice_format(get("POWERCYCLE_NOTICE_FORMAT")),
         )
 
     def with_overrides(
@@ -214,6 +228,40 @@ def _library(raw: str | None) -> str | None:
             "location of a document of named schedules, without #name"
         )
     return raw
+
+
+def _link_url(raw: str | None) -> str | None:
+    """POWERCYCLE_LINK_URL: an https:// address (the function URL) or `auto`."""
+    if raw is None or raw.lower() == "auto":
+        return raw and raw.lower()
+    if not raw.lower().startswith("https://") or any(c in raw for c in "?#"):
+        raise ConfigError(
+            f"POWERCYCLE_LINK_URL={raw[:60]!r} must be the function URL (https://..., no ? or #) "
+            "or auto"
+        )
+    return raw.rstrip("/")
+
+
+def _link_hours(raw: str | None, maximum: int) -> tuple[int, ...]:
+    """POWERCYCLE_LINK_HOURS: whole hours, comma list, each 1..POWERCYCLE_LINK_MAX_HOURS."""
+    if raw is None:
+        return tuple(h for h in (1, 3) if h <= maximum)
+    hours = []
+    for item in (p.strip() for p in raw.split(",")):
+        if not item.isdigit() or not 1 <= int(item) <= maximum:
+            raise ConfigError(
+                f"POWERCYCLE_LINK_HOURS={raw!r}: {item!r} is not whole hours from 1 to "
+                f"{maximum} (POWERCYCLE_LINK_MAX_HOURS), e.g. 1,3"
+            )
+        hours.append(int(item))
+    return tuple(sorted(set(hours)))
+
+
+def _notice_format(raw: str | None) -> Literal["text", "chatbot"]:
+    value = (raw or "text").lower()
+    if value not in ("text", "chatbot"):
+        raise ConfigError(f"POWERCYCLE_NOTICE_FORMAT={raw!r} is not one of text, chatbot")
+    return "chatbot" if value == "chatbot" else "text"
 
 
 def _list(raw: str | None) -> tuple[str, ...]:

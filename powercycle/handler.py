@@ -21,12 +21,22 @@ from powercycle.runtime.budget import Budget
 
 def handler(event: Mapping[str, Any] | None, context: object = None) -> dict[str, Any]:
     """Run one pass (scheduled event or `{}`) or a manual action; return the summary."""
+    if isinstance(event, dict) and _is_http(event):
+        from powercycle.links import serve  # a function URL request: a link's page
+
+        return serve(event, context)
     setup_logging()
     now = datetime.now(UTC)
     config = app.settings()
     budget = Budget.for_lambda(context, default=config.budget_seconds)
     payload = event if event is not None else {}
     return run_event(payload, config, now, budget=budget, context=context)
+
+
+def _is_http(event: Mapping[str, Any]) -> bool:
+    """A function URL request (payload format 2.0) carries `requestContext.http`."""
+    request = event.get("requestContext")
+    return isinstance(request, Mapping) and isinstance(request.get("http"), Mapping)
 
 
 def run_event(

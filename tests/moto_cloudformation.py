@@ -11,6 +11,9 @@ parameters, conditions, Fn::Split/Join/Sub), but:
 - an update's `UsePreviousValue` fails (KeyError) for a parameter left at its default: moto
   remembers only the values given, though DescribeStacks lists them all (as AWS does).
 
+- it has no model for `AWS::Lambda::Url` (the links' function URL): `LinkUrl`'s
+  `Fn::GetAtt FunctionUrl` fails.
+
 (`AWS::CloudWatch::Alarm` is skipped with a warning too; nothing refers to it.)
 
 The models below fill exactly those gaps with moto's own Lambda backend (create_alias,
@@ -117,6 +120,57 @@ class EventInvokeConfigModel(CloudFormationModel):
         account_id: str,
         region_name: str,
     ) -> EventInvokeConfigModel:
+        return original_resource
+
+
+class LambdaUrlModel(CloudFormationModel):
+    """AWS::Lambda::Url: the function URL made by moto's Lambda backend; `FunctionUrl`."""
+
+    def __init__(self, target: str, url: str) -> None:
+        self.target, self.url = target, url
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "AWS::Lambda::Url"
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.target
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return attr in ("FunctionUrl", "FunctionArn")
+
+    def get_cfn_attribute(self, attribute_name: str) -> str:
+        return self.url if attribute_name == "FunctionUrl" else self.target
+
+    @classmethod
+    def create_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
+    ) -> LambdaUrlModel:
+        props = cloudformation_json["Properties"]
+        target = str(props["TargetFunctionArn"])
+        # moto keeps one URL per function and refuses a qualified ARN: the alias's function.
+        function = ":".join(target.split(":")[:7])
+        made = lambda_backends[account_id][region_name].create_function_url_config(
+            name_or_arn=function, config={"AuthType": props["AuthType"]}
+        )
+        return cls(target, str(made.to_dict()["FunctionUrl"]))
+
+    @classmethod
+    def update_from_cloudformation_json(  # type: ignore[override]
+        cls,
+        original_resource: LambdaUrlModel,
+        new_resource_name: str,
+        cloudformation_json: dict[str, Any],
+        account_id: str,
+        region_name: str,
+    ) -> LambdaUrlModel:
         return original_resource
 
 

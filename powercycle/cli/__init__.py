@@ -8,6 +8,7 @@
     powercycle snooze RESOURCE... --for 3h       leave alone until then (or --until TIME,
                                                  --until-next-start)
     powercycle unsnooze RESOURCE...              end a snooze
+    powercycle link RESOURCE --wake --days N     print a signed link that starts it (a bookmark)
     powercycle check SCHEDULE                    validate; next transitions; hours off a week
     powercycle deploy --region R                 build, upload and create or update the stack
     powercycle demo [--week]                     the real handler against a local AWS
@@ -32,7 +33,7 @@ from datetime import UTC, datetime
 
 from powercycle import aws
 from powercycle.app import setup_logging
-from powercycle.cli import check, deploy, plan, run, seal, stats, tagging
+from powercycle.cli import check, deploy, link, plan, run, seal, stats, tagging
 from powercycle.cli.output import UsageError, closed_pipe_is_fine
 from powercycle.config import ConfigError
 
@@ -111,6 +112,7 @@ def dispatch(args: argparse.Namespace) -> int:
             "unsnooze": tagging.unsnooze,
             "stats": stats.run,
             "seal": seal.run,
+            "link": link.run,
             "deploy": deploy.run,
         }[args.command]
         return command(args, now)
@@ -189,6 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     tagging.add_parsers(sub, common)
     stats.add_parser(sub, common)
     seal.add_parser(sub, common)
+    link.add_parser(sub, common)
     check.add_parser(sub)
     deploy.add_parser(sub)
     sub.choices["check"].add_argument("--debug", action="store_true", help="show tracebacks")

@@ -120,6 +120,9 @@ class Notice:
     after_snooze: bool = False  # put off until its snooze ends
     account: str | None = None
     ref: Any = field(default=None, compare=False, repr=False)  # the candidate's `ref`
+    # Signed one-click links (label, address; `report.links`) and the message's format.
+    links: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    format: Literal["text", "chatbot"] = "text"
 
     @property
     def tag_value(self) -> str:
@@ -143,30 +146,44 @@ class Notice:
         }
 
     def message(self) -> str:
-        """The SNS `Message` for `MessageStructure='json'`: one readable text for every protocol."""
+        """The SNS `Message` for `MessageStructure='json'`: one readable text for every
+        protocol, or an AWS Chatbot custom notification (`POWERCYCLE_NOTICE_FORMAT`)."""
+        if self.format == "chatbot":
+            from powercycle.report.chatbot import custom_notification
+
+            return json.dumps({"default": json.dumps(custom_notification(self))})
         return json.dumps({"default": self.text()})
 
-    def text(self) -> str:
-        kind_name = REGISTRY[self.kind].title if self.kind in REGISTRY else self.kind
+    def stop_line(self) -> str:
+        """When and why it stops, in the schedule's zone and in UTC."""
         when = f"{_local(self.stop, self.tz)} ({self.tz.key}), {format_utc(self.stop)} UTC"
         if self.reason == "max-runtime":
             runtime = duration(self.max_runtime) if self.max_runtime else "its maxRuntime"
             why = f"It will have run longer than its maxRuntime ({runtime}) at {when}"
-            stop_line = f"{why}; it is stopped on the first pass after that."
+            line = f"{why}; it is stopped on the first pass after that."
         elif self.due_now:
-            stop_line = f"Its scheduled stop at {when} is being carried out now."
+            line = f"Its scheduled stop at {when} is being carried out now."
         else:
-            stop_line = f"Scheduled stop: {when}."
+            line = f"Scheduled stop: {when}."
         if self.after_snooze:
-            stop_line += f" (Put off until its {SKIP_UNTIL_TAG} ran out.)"
+            line += f" (Put off until its {SKIP_UNTIL_TAG} ran out.)"
+        return line
+
+    def text(self) -> str:
+        kind_name = REGISTRY[self.kind].title if self.kind in REGISTRY else self.kind
         lines = [
             f"powercycle will stop {kind_name} {self.id} in {self.region}"
             + (f" (account {self.account})." if self.account else "."),
             "",
             f"Resource: {self.id}" + (f" (Name: {self.name})" if self.name else ""),
             f"Owner:    {self.owner or '(no owner tag)'}",
-            stop_line,
+            self.stop_line(),
             "",
+        ]
+        if self.links:
+            lines += ["Keep it running with one click (a page asks you to confirm):"]
+            lines += [f"  {label}:\n  {url}" for label, url in self.links] + [""]
+        lines += [
             "To keep it running, snooze it for 3 hours from when you run this:",
             f"  powercycle snooze {shlex.quote(self.id)} --region {self.region} "
             f"--for {duration(SNOOZE_FOR)}",
@@ -376,5 +393,3 @@ def tags_to_record(
 
 def _local(moment: datetime, tz: ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
-
-

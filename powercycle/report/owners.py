@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from powercycle import aws
+from powercycle.aws import sealkey
 from powercycle.config import Config
 from powercycle.core.outcome import Outcome, Summary
-from powercycle.report import notices
+from powercycle.report import links, notices
 from powercycle.runtime.budget import Budget
 
 LOG = logging.getLogger("powercycle")
@@ -54,12 +56,17 @@ def warn_owners(
                 schedule=outcome.schedule,
                 power=resource.power,
                 running_since=resource.running_since,
+                excluded=config.excluded_by(resource.tags) is not None,
                 account=resource.account or None,
                 ref=outcome,
             )
         )
     try:
         due = notices.due_notices(candidates, now, lead_minutes=config.notice_minutes)
+        due = [replace(n, format=config.notice_format) for n in due]
+        due, unlinked = links.with_links(config, due, sealkey.for_pass(config, budget))
+        if unlinked:
+            summary.warnings.append({"id": "notices", "warning": unlinked})
         region = topic.split(":")[3]
         results = notices.publish_notices(
             due,
