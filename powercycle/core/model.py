@@ -47,6 +47,9 @@ class Resource:
     retry: bool = False
     # The AWS account it lives in ("" when the pass scans only its own account).
     account: str = ""
+    # When its own service started it by itself after the last handled stop (RDS starts a
+    # database stopped for 7 days), as that service's events say; None: not seen.
+    auto_restarted: datetime | None = None
 
 
 @dataclass(frozen=True)
