@@ -32,7 +32,7 @@ from powercycle.cli.run import EXIT_FAILED, EXIT_OK, settings
 from powercycle.config import Config
 from powercycle.core.schedule import ScheduleError, format_utc
 from powercycle.core.tags import SEAL_PREFIX, is_memory
-from powercycle.providers import Found, Tagger
+from powercycle.providers import REGISTRY, Found, Tagger
 from powercycle.runtime.budget import Budget
 
 STATE_PREFIX = "powercycle:"
@@ -105,8 +105,31 @@ def tag(args: argparse.Namespace, now: datetime) -> int:
         excluded = config.excluded_by(target.tags) if target.error is None else None
         if excluded:
             warn(f"{target.ref} carries {excluded}: excluded, the scheduler will not touch it")
+        if target.error is None:
+            target.error = tag_safe_refusal(target.kind, args.schedule)
     write(targets, {config.tag: args.schedule}, f"tagged {config.tag}")
     return finish(args, targets)
+
+
+# What a tag value may hold on a service that takes no JSON in it (RDS's documented
+# pattern `^([\p{L}\p{Z}\p{N}_.:/=+\-@]*)$`): letters, digits, spaces and these.
+TAG_SAFE = frozenset("_.:/=+-@")
+
+
+def tag_safe_refusal(kind: str, value: str) -> str | None:
+    """Why `value` cannot be written on a resource of `kind` (its service refuses it), or
+    None. Only kinds declaring `json_tags=False` are checked."""
+    declared = REGISTRY.get(kind)
+    if declared is None or declared.json_tags:
+        return None
+    bad = sorted({c for c in value if not (c.isalnum() or c.isspace() or c in TAG_SAFE)})
+    if not bad:
+        return None
+    return (
+        f"refused, nothing tagged: a {declared.title}'s tags cannot hold "
+        f"{' '.join(repr(c) for c in bad)}; write the uptime form "
+        "(`Mon-Fri 08:00-17:55 Europe/London`), a schedule library name or a URL"
+    )
 
 
 def untag(args: argparse.Namespace, now: datetime) -> int:
