@@ -620,3 +620,20 @@ def test_cli_stop_and_start_a_cluster_by_arn(
     code, _, err = cli(capsys, "start", "aurora-dev")
     assert code == 0, err
     assert cluster_status(rds, "aurora-dev") == "available"
+
+
+def test_a_start_that_ends_in_an_error_status_is_reported_with_it_and_retried(
+    rds: Any, calls: Counter[str]
+) -> None:
+    database(rds, "dev-db")
+    run_event({}, RDS_KINDS, MONDAY_EVENING)
+    run_event({}, RDS_KINDS, TUESDAY_MORNING)
+    backend().databases["dev-db"].status = "incompatible-network"
+    calls.clear()
+    result = run_event({}, RDS_KINDS, TUESDAY_MORNING + timedelta(minutes=15))
+    reported = [e["error"] for e in result["errors"] if "did not take" in e["error"]]
+    assert reported == [
+        "start did not take (attempt 1 of 3): RDS status incompatible-network: RDS suggests "
+        "starting it again once its subnets have free IPs"
+    ]
+    assert calls["StartDBInstance"] == 1  # tried again (moto refuses it; RDS would not)

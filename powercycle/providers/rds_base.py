@@ -160,9 +160,11 @@ class RdsProvider:
             try:
                 power = power_of(status)
             except StatusError as exc:
-                if not verdict.unhandled:
-                    return self._error(rid, tags, str(exc))
-                power = Power.STOPPED  # a start that ended in an error: tried again
+                if not (verdict.retry and tags[ATTEMPTS_TAG].startswith("start@")):
+                    return self._error(rid, tags, verdict.unhandled or str(exc))
+                # A start that ended in an error status: not running, so tried again
+                # (RDS's own way out of `incompatible-network`, for one).
+                power = Power.STOPPED
             return self._make(rid, tags, power, unhandled=verdict.unhandled, retry=verdict.retry)
         except Exception as exc:  # one odd database is its error, not the region's
             return self._error(rid, safe_tags(answer), f"unreadable: {error_line(exc)}")
