@@ -637,3 +637,17 @@ def test_a_start_that_ends_in_an_error_status_is_reported_with_it_and_retried(
         "starting it again once its subnets have free IPs"
     ]
     assert calls["StartDBInstance"] == 1  # tried again (moto refuses it; RDS would not)
+
+
+def test_a_manual_stop_of_a_blue_green_member_is_refused_before_any_call(
+    rds: Any, calls: Counter[str]
+) -> None:
+    database(rds, "blue")
+    rds.create_blue_green_deployment(BlueGreenDeploymentName="upgrade", Source=db_arn("blue"))
+    calls.clear()
+    result = run_event(
+        {"dbInstanceIdentifiers": ["blue"], "action": "stop"}, RDS_KINDS, MONDAY_EVENING
+    )
+    assert result["actions"] == []
+    assert "blue/green deployment upgrade" in result["errors"][0]["error"]
+    assert calls["StopDBInstance"] == 0

@@ -135,7 +135,7 @@ class RdsProvider:
                     f"a member of DB cluster {cluster}: start or stop its cluster",
                 )
             found[resource.id] = resource
-        return found
+        return {r.id: r for r in self._blue_green(list(found.values()))}
 
     def _describe(self, refs: Sequence[str] | None = None) -> Iterator[Mapping[str, Any]]:
         spec = self.spec
