@@ -249,6 +249,7 @@ def _decide(config: Config, outcome: Outcome, schedules: Schedules, now: datetim
         running_since=resource.running_since,
         skip_until=marks.skip_until,
         retry=resource.retry,
+        auto_restarted=resource.auto_restarted,
     )
     outcome.schedule = schedule
     outcome.decision = decision

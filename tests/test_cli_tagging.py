@@ -132,9 +132,11 @@ def test_an_unknown_cluster_or_a_foreign_arn_is_an_error(
     # A name is asked of every kind now (an EC2 Name tag, an Auto Scaling group, a
     # cluster), and the errors say so: same shape, the kinds listed from the registry.
     assert errors == [
-        f"no EC2 instance, EKS cluster or Auto Scaling group 'nope' in {REGION}",
-        "not an EC2 instance id or Name tag, an EKS cluster name or ARN or an Auto Scaling "
-        "group name or ARN",
+        f"no EC2 instance, EKS cluster, Auto Scaling group, RDS DB instance or RDS DB cluster "
+        f"'nope' in {REGION}",
+        "not an EC2 instance id or Name tag, an EKS cluster name or ARN, an Auto Scaling "
+        "group name or ARN, an RDS DB instance identifier or ARN or a DB cluster identifier "
+        "or ARN (Aurora, DocumentDB, Neptune)",
     ]
 
 

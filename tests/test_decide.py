@@ -224,6 +224,50 @@ def test_snooze_leaves_it_alone_until_then() -> None:
     assert (after.action, after.reason, after.record) == ("start", "new-event", MONDAY_START)
 
 
+# --- a resource its own service started by itself (RDS's 7-day rule) ---------------------
+
+
+def test_auto_restarted_after_a_handled_stop_is_stopped_again() -> None:
+    now = at("2026-11-23 21:15")
+    restarted = at("2026-11-23 21:00")
+    again = decide(OFFICE, MONDAY_STOP, R, now, auto_restarted=restarted)
+    assert again == d("stop", "auto-restarted", Event(now, "stop"), MONDAY_STOP)
+    # Recorded as a stop at now: handled on the next pass, and the morning's start acts.
+    assert again.record is not None
+    assert decide(OFFICE, again.record, S, at("2026-11-23 21:30")).action is None
+    morning = decide(OFFICE, again.record, S, at("2026-11-24 08:00"))
+    assert (morning.action, morning.reason) == ("start", "new-event")
+
+
+def test_auto_restarted_only_undoes_a_handled_stop() -> None:
+    restarted = at("2026-11-23 21:00")
+    # A person's start (no automatic start seen): respected.
+    assert decide(OFFICE, MONDAY_STOP, R, at("2026-11-23 21:15")).action is None
+    # An automatic start before the handled stop says nothing about this run.
+    before = decide(
+        OFFICE, MONDAY_STOP, R, at("2026-11-23 21:15"), auto_restarted=at("2026-11-23 17:00")
+    )
+    assert before.action is None
+    # After a handled start, or while snoozed, or already stopped: nothing.
+    assert (
+        decide(OFFICE, MONDAY_START, R, at("2026-11-23 12:00"), auto_restarted=restarted).action
+        is None
+    )
+    snoozed = decide(
+        OFFICE,
+        MONDAY_STOP,
+        R,
+        at("2026-11-23 21:15"),
+        auto_restarted=restarted,
+        skip_until=at("2026-11-24 00:00"),
+    )
+    assert snoozed.reason == "snoozed"
+    assert (
+        decide(OFFICE, MONDAY_STOP, S, at("2026-11-23 21:15"), auto_restarted=restarted).action
+        is None
+    )
+
+
 # --- maxRuntime --------------------------------------------------------------------------
 
 CAPPED = parse_schedule({"stop": "0 19 * * *", "maxRuntime": "4h"})

@@ -726,10 +726,11 @@ def test_role_gets_ec2_and_eks_rights_only_for_the_kinds_it_manages(
         "ec2-instances": "ManagesEc2",
         "eks-clusters": "ManagesEks",
         "auto-scaling-groups": "ManagesAsg",
+        "rds-databases": "ManagesDatabases",
     }
     conditions = template["Conditions"]
     kinds = template["Parameters"]["Kinds"]
-    assert kinds["Default"] == "ec2,eks,asg"
+    assert kinds["Default"] == "ec2,eks,asg,rds,rds-cluster"
 
     def holds(condition: str, value: str) -> bool:
         # Fn::Not [Fn::Equals [Fn::Join ["", Fn::Split [name, Kinds]], Kinds]]
@@ -740,13 +741,15 @@ def test_role_gets_ec2_and_eks_rights_only_for_the_kinds_it_manages(
         assert split_ref == {"Ref": "Kinds"}
         return "".join(value.split(name)) != value
 
-    names = ("ec2", "eks", "asg")
-    values = [",".join(c) for n in (1, 2, 3) for c in itertools.permutations(names, n)]
+    names = ("ec2", "eks", "asg", "rds", "rds-cluster")
+    values = [",".join(c) for n in (1, 2, 3, 5) for c in itertools.permutations(names, n)]
     for value in values:
         assert re.fullmatch(kinds["AllowedPattern"], value), value
-        for name in names:
-            assert holds(f"Manages{name.capitalize()}", value) is (name in value.split(","))
-    for bad in ("", "ec2,", "EC2", "ec2;eks", "all", "ec2,eks,asg,ec2"):
+        named = value.split(",")
+        for name in names[:3]:
+            assert holds(f"Manages{name.capitalize()}", value) is (name in named)
+        assert holds("ManagesDatabases", value) is bool({"rds", "rds-cluster"} & set(named))
+    for bad in ("", "ec2,", "EC2", "ec2;eks", "all", "ec2,eks,asg,ec2", "rds,rds", "rds-"):
         assert not re.fullmatch(kinds["AllowedPattern"], bad), bad
     assert {s["Sid"] for s in policies(template)["eks-clusters"]} >= {"ReadCastAiKey"}
 
@@ -765,6 +768,12 @@ def test_role_grants_nothing_broad(template: dict[str, Any]) -> None:
                 ["autoscaling:DescribeAutoScalingGroups"],
                 ["autoscaling:DescribeScalingActivities"],
                 ["ec2:DescribeRegions"],
+                [
+                    "rds:DescribeDBInstances",
+                    "rds:DescribeDBClusters",
+                    "rds:DescribeBlueGreenDeployments",
+                    "rds:DescribeEvents",
+                ],
             ), sid
     own = statements(template)["ReadOwnKey"]
     assert own["Action"] == "secretsmanager:GetSecretValue" and own["Resource"] == {"Ref": "Key"}

@@ -36,6 +36,7 @@ def test_office_hours_in_two_zones_and_a_cluster(three_days: week.Week) -> None:
     assert found["office-london"] == day(8, 18) * DAYS
     assert found["office-new-york"] == day(13, 23) * DAYS
     assert found["eks-dev"] == day(6, 18) * DAYS
+    assert found["dev-postgres"] == day(7, 19) * DAYS  # an RDS instance, uptime form
 
 
 def test_a_person_the_holiday_and_a_stop_only_box(three_days: week.Week) -> None:

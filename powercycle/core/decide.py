@@ -30,6 +30,7 @@ __all__ = [
     "parse_utc",
 ]
 
+
 class Power(enum.Enum):
     RUNNING = "running"
     STOPPED = "stopped"
@@ -53,6 +54,7 @@ def decide(
     running_since: datetime | None = None,
     skip_until: datetime | None = None,
     retry: bool = False,
+    auto_restarted: datetime | None = None,
 ) -> Decision:
     """Decide what to do with one resource.
 
@@ -60,6 +62,9 @@ def decide(
     current run began (EC2 LaunchTime), `skip_until` a snooze from the
     `powercycle:skip-until` tag. `retry`: verification found that the action recorded in
     `state` did not take (`core.verify`): that event is acted on again, reason `retry`.
+    `auto_restarted`: when the resource's own service started it by itself after the
+    handled stop in `state` (RDS's 7-day rule): it is stopped again, reason
+    `auto-restarted`, recorded as a stop at now; a start by a person is respected.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -73,6 +78,8 @@ def decide(
             decision = Decision(decision.action, "retry", decision.record, decision.event)
     else:
         decision = _follow_event(schedule, event, state, power)
+    if _restarted_by_itself(decision, state, power, auto_restarted):
+        return Decision("stop", "auto-restarted", _now_event(now, "stop"), event)
     if decision.action is None:
         starts = [running_since]
         for handled in (state, decision.record):
@@ -160,6 +167,25 @@ def _max_runtime_exceeded(
         return None
     if now - running_since <= schedule.max_runtime:
         return None
-    return Decision(
-        "stop", "max-runtime", Event(now.astimezone(UTC).replace(microsecond=0), "stop"), event
+    return Decision("stop", "max-runtime", _now_event(now, "stop"), event)
+
+
+def _restarted_by_itself(
+    decision: Decision, state: Event | None, power: Power, auto_restarted: datetime | None
+) -> bool:
+    """A handled stop undone by the resource's own service (not by a person): the stop
+    stands. A new event, `enforce` or a retry decide as always."""
+    return (
+        auto_restarted is not None
+        and decision.action is None
+        and decision.reason == "handled"
+        and power is Power.RUNNING
+        and state is not None
+        and state.action == "stop"
+        and auto_restarted >= state.time
     )
+
+
+def _now_event(now: datetime, action: Action) -> Event:
+    """An event at now (whole seconds, UTC): a stop the schedule did not name."""
+    return Event(now.astimezone(UTC).replace(microsecond=0), action)

@@ -49,6 +49,9 @@ class Resource:
     account: str = ""
     # Its ARN, when the provider read one (manual refs are told apart by it).
     arn: str = ""
+    # When its own service started it by itself after the last handled stop (RDS starts a
+    # database stopped for 7 days), as that service's events say; None: not seen.
+    auto_restarted: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -186,6 +186,31 @@ def seed_clusters(
     return names
 
 
+# --- a database (kind rds): RDS tags hold no JSON, so it carries the uptime form --------
+
+
+def sample_database(now: datetime) -> tuple[str, dict[str, str]]:
+    """(name, tags): an RDS instance up every day from six hours on to five minutes ago."""
+    now = now.astimezone(UTC)
+    start = (now + timedelta(hours=6)).strftime("%H:%M")
+    stop = (now - timedelta(minutes=5)).strftime("%H:%M")
+    return "dev-postgres", {"ec2Powercycle": f"Mon-Sun {start}-{stop} UTC"}
+
+
+def seed_database(now: datetime, region: str = REGION) -> dict[str, str]:
+    name, tags = sample_database(now)
+    aws.client("rds", region).create_db_instance(
+        DBInstanceIdentifier=name,
+        Engine="postgres",
+        DBInstanceClass="db.t4g.micro",
+        AllocatedStorage=20,
+        MasterUsername="demo",
+        MasterUserPassword="demo-password-not-a-secret",
+        Tags=[{"Key": k, "Value": v} for k, v in tags.items()],
+    )
+    return {name: name}
+
+
 def _print_pass(
     title: str, summary: dict[str, Any], lines: list[dict[str, Any]], names: dict[str, str]
 ) -> None:
@@ -238,6 +263,8 @@ def run_demo() -> int:
             clusters = seed_clusters(sample_clusters(now), castai)
             print(f"seeded {len(names)} tagged instances and {len(clusters)} tagged EKS clusters")
             names.update(clusters)
+            names.update(seed_database(now))
+            print(f"seeded an RDS instance tagged {sample_database(now)[1]['ec2Powercycle']!r}")
             for title in ("first pass", "second pass: handled events are not acted on again"):
                 capture.lines.clear()
                 summary = handler({}, None)
@@ -249,6 +276,11 @@ def run_demo() -> int:
                 for i in r["Instances"]
             }
             print("\ninstance states now: " + json.dumps(dict(sorted(states.items()))))
+            databases = aws.client("rds", REGION).describe_db_instances()["DBInstances"]
+            print(
+                "RDS instances now: "
+                + json.dumps({d["DBInstanceIdentifier"]: d["DBInstanceStatus"] for d in databases})
+            )
             calls = castai.counts  # before the listing below, which is the demo's own
             statuses = {
                 c.cluster_name: c.status for c in _castai_clusters(castai.url, DEMO_CASTAI_KEY)

@@ -3,7 +3,8 @@
 A moto server on loopback plays AWS, the CAST AI stand-in plays CAST AI, and a tiny HTTP
 server on loopback serves a shared schedule document. A sample fleet is seeded (office
 hours in London and New York, a stop-only box, a nightly batch box scheduled by URL, an
-EKS cluster through CAST AI, a production box, a broken tag, a holiday), then the real
+EKS cluster through CAST AI, an RDS database on the uptime form, a production box, a
+broken tag, a holiday), then the real
 handler (`handler.run_event`) runs every 15 simulated minutes for 7 days with that
 moment passed in as `now`: no clock is patched. Between passes the script plays people:
 someone starts a box after hours, someone starts the stop-only box in the morning.
@@ -15,9 +16,9 @@ stands for 2, 3 or 4 hours. `--png FILE` draws the same timeline with matplotlib
 clone: `pip install -e '.[plot]'`, or `./dev setup`), checked before the week is simulated.
 
 Cost. 672 passes; each is one DescribeInstances, one ListClusters and DescribeCluster, one
-CAST AI listing, one document GET, plus the state-tag writes when something happens and
-the read-back. Clients are made once and kept (`aws.client`), so a pass is a handful of
-loopback requests.
+DescribeDBInstances and DescribeDBClusters, one CAST AI listing, one document GET, plus
+the state-tag writes when something happens and the read-back. Clients are made once and
+kept (`aws.client`), so a pass is a handful of loopback requests.
 """
 
 from __future__ import annotations
@@ -132,6 +133,12 @@ CLUSTER = (
     "EKS via CAST AI, 07:00-19:00 Mon-Fri Berlin",
 )
 DOCUMENT = {"nightly": {"start": "0 1 * * *", "stop": "0 5 * * *"}}
+# An RDS instance (kind rds): its tags hold no JSON, so it carries the uptime form.
+DATABASE = (
+    "dev-postgres",
+    {"ec2Powercycle": "Mon-Fri 07:00-19:00 Europe/London"},
+    "RDS, uptime form Mon-Fri 07:00-19:00 London",
+)
 
 
 class _Documents(BaseHTTPRequestHandler):
@@ -175,15 +182,26 @@ def simulate(start: datetime, *, passes: int = PASSES) -> Week:
                 tags=tags,
             )
             cluster_id = castai.add_cluster(name, region=REGION, status="ready")
+            database, db_tags, db_about = DATABASE
+            aws.client("rds", REGION).create_db_instance(
+                DBInstanceIdentifier=database,
+                Engine="postgres",
+                DBInstanceClass="db.t4g.micro",
+                AllocatedStorage=20,
+                MasterUsername="demo",
+                MasterUserPassword="demo-password-not-a-secret",
+                Tags=[{"Key": k, "Value": v} for k, v in db_tags.items()],
+            )
             tracks = {n: Track(n, "ec2", a) for n, _, a in machines}
             tracks[name] = Track(name, "eks", about)
+            tracks[database] = Track(database, "rds", db_about)
             people = {
                 start + timedelta(days=1, hours=21): ("late-worker", "starts late-worker"),
                 start + timedelta(days=2, hours=9): ("stop-only", "starts stop-only"),
             }
             # What a pass changes is in its summary (moto carries out a start or a stop at
             # once): the power of each instance follows from it without asking EC2 again.
-            power = dict.fromkeys(ids.values(), True)
+            power = dict.fromkeys([*ids.values(), database], True)
             began = time.monotonic()
             for step in range(passes):
                 now = start + step * STEP
@@ -202,8 +220,15 @@ def simulate(start: datetime, *, passes: int = PASSES) -> Week:
                 status = castai.status(cluster_id)
                 mark = ERROR if name in failed else ON if status in ("ready", "resuming") else OFF
                 tracks[name].slots.append(mark)
+                on = power[database]
+                tracks[database].slots.append(ERROR if database in failed else ON if on else OFF)
             seconds = time.monotonic() - began
             _check_states(ec2, ids, power)
+            (db,) = aws.client("rds", REGION).describe_db_instances(DBInstanceIdentifier=database)[
+                "DBInstances"
+            ]
+            if (db["DBInstanceStatus"] == "available") != power[database]:
+                raise RuntimeError(f"{database}: the timeline lost track")
     finally:
         documents.shutdown()
         documents.server_close()
