@@ -430,7 +430,7 @@ def test_manual_payload_stops_and_starts_named_groups(
 
 def test_the_registry_builds_each_kind_asked_for() -> None:
     kinds = [p.kind for p in all_providers(Config(regions=("r1", "r2")), ("r1", "r2"))]
-    assert Counter(kinds) == {"ec2": 2, "eks": 2, "asg": 2}
+    assert Counter(kinds) == {"ec2": 2, "eks": 2, "asg": 2, "ecs": 2}
     only = all_providers(Config(regions=("r1",), kinds=("asg",)), ("r1",))
     assert [(p.kind, p.region) for p in only] == [("asg", "r1")]
-    assert Config.from_env({"AWS_REGION": "r1"}).kinds == ("ec2", "eks", "asg")
+    assert Config.from_env({"AWS_REGION": "r1"}).kinds == ("ec2", "eks", "asg", "ecs")

@@ -115,6 +115,8 @@ class Kind:
     arn_pattern: re.Pattern[str] | None = None
     # The AWS CLI command a notice offers to snooze a resource of this kind.
     tag_command: TagCommand | None = None
+    # Whether the service takes JSON in a tag value (RDS and ECS refuse `{`, `"`, `,`).
+    json_tags: bool = True
 
     def claims(self, ref: str) -> bool:
         """Whether `ref` can only be this kind's (an id of its shape or one of its ARNs)."""
