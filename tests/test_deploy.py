@@ -718,6 +718,7 @@ def test_role_gets_ec2_and_eks_rights_only_for_the_kinds_it_manages(
         "ec2-instances": "ManagesEc2",
         "eks-clusters": "ManagesEks",
         "auto-scaling-groups": "ManagesAsg",
+        "ecs-services": "ManagesEcs",
     }
     conditions = template["Conditions"]
     kinds = template["Parameters"]["Kinds"]
@@ -732,13 +733,13 @@ def test_role_gets_ec2_and_eks_rights_only_for_the_kinds_it_manages(
         assert split_ref == {"Ref": "Kinds"}
         return "".join(value.split(name)) != value
 
-    names = ("ec2", "eks", "asg")
-    values = [",".join(c) for n in (1, 2, 3) for c in itertools.permutations(names, n)]
+    names = ("ec2", "eks", "asg", "ecs")
+    values = [",".join(c) for n in (1, 2, 3, 4) for c in itertools.permutations(names, n)]
     for value in values:
         assert re.fullmatch(kinds["AllowedPattern"], value), value
         for name in names:
             assert holds(f"Manages{name.capitalize()}", value) is (name in value.split(","))
-    for bad in ("", "ec2,", "EC2", "ec2;eks", "all", "ec2,eks,asg,ec2"):
+    for bad in ("", "ec2,", "EC2", "ec2;eks", "all", "ec2,eks,asg,ecs,ec2"):
         assert not re.fullmatch(kinds["AllowedPattern"], bad), bad
     assert {s["Sid"] for s in policies(template)["eks-clusters"]} >= {"ReadCastAiKey"}
 
@@ -756,6 +757,8 @@ def test_role_grants_nothing_broad(template: dict[str, Any]) -> None:
                 ["eks:ListClusters"],
                 ["autoscaling:DescribeAutoScalingGroups"],
                 ["autoscaling:DescribeScalingActivities"],
+                ["ecs:ListClusters", "ecs:ListServices"],
+                ["application-autoscaling:DescribeScalableTargets"],
                 ["ec2:DescribeRegions"],
             ), sid
     own = statements(template)["ReadOwnKey"]
@@ -884,7 +887,7 @@ def test_member_role_has_the_schedulers_own_policy_for_every_kind(
     for entry in entries:
         policy = unless(entry)
         theirs[policy["PolicyName"]] = [unless(s) for s in policy["PolicyDocument"]["Statement"]]
-    for name in ("ec2-instances", "auto-scaling-groups"):
+    for name in ("ec2-instances", "auto-scaling-groups", "ecs-services"):
         assert theirs[name] == ours[name], name
     assert theirs["eks-clusters"] == [
         s for s in ours["eks-clusters"] if s["Sid"] != "ReadCastAiKey"
