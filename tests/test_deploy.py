@@ -757,7 +757,7 @@ def test_role_grants_nothing_broad(template: dict[str, Any]) -> None:
                 ["eks:ListClusters"],
                 ["autoscaling:DescribeAutoScalingGroups"],
                 ["autoscaling:DescribeScalingActivities"],
-                ["ecs:ListClusters", "ecs:ListServices"],
+                ["tag:GetResources"],
                 ["application-autoscaling:DescribeScalableTargets"],
                 ["ec2:DescribeRegions"],
             ), sid

@@ -116,9 +116,9 @@ def tags(ecs: Any, name: str, cluster: str = "dev") -> dict[str, str]:
 
 
 def calls_of(*clients: Any) -> Counter[str]:
-    """Counts the operations made through `clients` from now on."""
+    """Counts the operations made through `clients` and the tagging API from now on."""
     seen: Counter[str] = Counter()
-    for client in clients:
+    for client in (*clients, aws.client("resourcegroupstaggingapi", REGION)):
         client.meta.events.register(
             "provide-client-params.*", lambda model, **_: seen.update([model.name])
         )
@@ -240,7 +240,7 @@ def test_no_memory_at_zero_is_an_error_and_no_call(
     result = run_event({}, ECS_ONLY, MORNING)
     (action,) = result["actions"]
     assert action["result"] == "failed" and "NothingRemembered" in action["error"]
-    assert set(seen) == {"ListClusters", "ListServices", "DescribeServices"}
+    assert set(seen) == {"GetResources", "DescribeServices"}
     assert sizes(ecs, scaling, "idle") == (None, 0, None)
 
 
@@ -310,7 +310,7 @@ def test_production_and_dry_run_are_never_touched(
     assert result["dryRun"] is True
     assert actions_of(result) == [("dev/web", "stop", "planned")]
     assert result["reasons"]["excluded:environment=production"] == 1
-    assert set(seen) == {"ListClusters", "ListServices", "DescribeServices"}
+    assert set(seen) == {"GetResources", "DescribeServices"}
     result = run_event({}, ECS_ONLY, EVENING)
     assert actions_of(result) == [("dev/web", "stop", "done")]
     refused = run_event({"ecsServices": ["dev/prod"], "action": "stop"}, ECS_ONLY, EVENING)
@@ -349,16 +349,44 @@ def test_discovery_makes_bounded_calls_and_a_quiet_pass_writes_nothing(
     ecs.create_cluster(clusterName="empty")
     seen = calls_of(ecs, scaling)
     found = {r.id: r for r in EcsProvider(ECS_ONLY, REGION).discover(TAG)}
-    assert len(found) == 12 and "small/web" in found and "big/s1" in found
+    assert len(found) == 12 and "small/web" in found and "big/s1" in found and "big/s0" not in found
     assert all(r.power is Power.RUNNING and r.error is None for r in found.values())
-    # 1 ListClusters; 1 ListServices per cluster; DescribeServices 10 at a time: 3 + 1.
-    assert seen == {"ListClusters": 1, "ListServices": 3, "DescribeServices": 4}
+    # One GetResources names the 12 tagged services; DescribeServices 10 at a time per
+    # cluster: 2 for big's 11, 1 for small's; the untagged ones and the empty cluster: none.
+    assert seen == {"GetResources": 1, "DescribeServices": 3}
     first = run_event({}, ECS_ONLY, at("2026-11-23 12:00"))  # in office hours: nothing due
     assert first["actions"] == [] and not first["errors"]
     assert seen["TagResource"] == 12  # first sight: the state each one is in, recorded
     seen.clear()
     run_event({}, ECS_ONLY, at("2026-11-23 12:15"))
-    assert seen == {"ListClusters": 1, "ListServices": 3, "DescribeServices": 4}
+    assert seen == {"GetResources": 1, "DescribeServices": 3}
+
+
+def test_discovery_pages_and_ecs_s_own_tags_decide(
+    ecs: Any, scaling: Any, service: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tagging API may still name a service whose tag was just removed: not a resource."""
+    from powercycle.providers import ecs_services
+
+    monkeypatch.setattr(ecs_services, "PAGE_SIZE", 5)
+    for i in range(12):
+        service(f"s{i}", 1)
+    untagged = service("gone", 1, {"team": "x"})
+
+    lagged: list[str] = []
+
+    def lagging(parsed: dict[str, Any], **_: Any) -> None:
+        if not lagged:
+            parsed["ResourceTagMappingList"].append({"ResourceARN": untagged, "Tags": []})
+            lagged.append(untagged)
+
+    tagging = aws.client("resourcegroupstaggingapi", REGION)
+    tagging.meta.events.register("after-call.resource-groups-tagging-api.GetResources", lagging)
+    seen = calls_of(ecs, scaling)
+    found = [r.id for r in EcsProvider(ECS_ONLY, REGION).discover(TAG)]
+    assert sorted(found) == sorted(f"dev/s{i}" for i in range(12))
+    assert seen["GetResources"] == 3  # 12 a page of 5
+    assert lagged == [untagged]  # named, described, and left out
 
 
 @pytest.mark.parametrize(
@@ -419,7 +447,7 @@ def test_a_start_that_took_is_judged_without_a_call(
     seen = calls_of(ecs, scaling)
     result = run_event({}, ECS_ONLY, at("2026-11-24 08:20"))
     assert not result["errors"] and result["actions"] == []
-    assert set(seen) == {"ListClusters", "ListServices", "DescribeServices"}
+    assert set(seen) == {"GetResources", "DescribeServices"}
 
 
 # --- manual payloads, refs, the CLI ------------------------------------------------------

@@ -1,13 +1,15 @@
 """ECS services: to zero on a stop, back to exactly their sizes on a start, with Application
 Auto Scaling kept from undoing either.
 
-Discovery per region: ListClusters, ListServices per cluster (both paginated at 100), and
-DescribeServices ten at a time with their tags (`include=TAGS`): 1 + per cluster
-ceil(n/100) + ceil(n/10) calls; the services carrying the schedule tag are the resources.
-(The Resource Groups Tagging API would name the tagged services in fewer calls, but it is
-eventually consistent, needs `tag:GetResources` and still needs DescribeServices for the
-counts; see docs/ecs.md for the numbers.) A `DAEMON` service runs one task per container
-instance and has no count to set: it is refused with that reason, nothing called.
+Discovery per region: the Resource Groups Tagging API names the services carrying the
+schedule tag (GetResources for `ecs:service`, 100 a page), then DescribeServices reads them
+with their tags, ten at a time per cluster: ceil(tagged/100) + per cluster ceil(tagged/10)
+calls, whatever the number of untagged services and clusters (ListClusters, ListServices
+and DescribeServices of every service cost 1 + per cluster ceil(n/100) + ceil(n/10): 281
+calls against 13 for 10 clusters of 250 services with one in 25 scheduled; numbers in
+docs/ecs.md, from bench/bench_ecs_discovery.py). ECS's own tags in the answer decide (the
+tagging API may lag a removed tag by a moment). A `DAEMON` service runs one task per
+container instance and has no count to set: it is refused with that reason, nothing called.
 
 Stop: the service's scaling target (`ecs:service:DesiredCount`) is read (one batched
 DescribeScalableTargets per act), its `min/desired/max` (`-` for min and max without a
@@ -47,7 +49,6 @@ from powercycle.providers.ecs_services import (
     KIND,
     Target,
     describe,
-    list_services,
     power_of,
     safe_tags,
     scalable_targets,
@@ -55,6 +56,7 @@ from powercycle.providers.ecs_services import (
     set_minimum,
     split_ref,
     tag_command,
+    tagged_services,
     tags_of,
 )
 from powercycle.providers.verify import ecs_seen
@@ -94,6 +96,7 @@ class EcsProvider(EcsCli):
         *,
         client: Any = None,
         scaling: Any = None,
+        tagging: Any = None,
         budget: Budget | None = None,
         credentials: str = aws.OWN,
         account: str = "",
@@ -103,6 +106,7 @@ class EcsProvider(EcsCli):
         self._config = config
         self._client = client
         self._scaling = scaling
+        self._tagging = tagging
         self._budget = budget or Budget.unlimited()
         self._credentials = credentials
         # cluster/service -> as discovered: what a stop remembers, what a start compares.
@@ -122,6 +126,14 @@ class EcsProvider(EcsCli):
         return self._client
 
     @property
+    def tagging(self) -> Any:
+        if self._tagging is None:
+            self._tagging = aws.client(
+                "resourcegroupstaggingapi", self.region, credentials=self._credentials
+            )
+        return self._tagging
+
+    @property
     def scaling(self) -> Any:
         if self._scaling is None:
             self._scaling = aws.client(
@@ -132,8 +144,9 @@ class EcsProvider(EcsCli):
     # --- discovery ---------------------------------------------------------------------
 
     def discover(self, tag: str) -> Iterator[Resource]:
-        for cluster, arns in list_services(self.client):
+        for cluster, arns in tagged_services(self.tagging, tag).items():
             for service in describe(self.client, cluster, arns):
+                # The tagging API lags a removed tag by a moment: ECS's own tags decide.
                 if tag in safe_tags(service):
                     yield self._resource(service)
 

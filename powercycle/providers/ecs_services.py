@@ -18,7 +18,8 @@ from powercycle.core.decide import Power
 from powercycle.providers.base import cli_json
 
 KIND = "ecs"
-PAGE_SIZE = 100  # ListClusters' and ListServices' maximum maxResults
+PAGE_SIZE = 100  # GetResources' maximum ResourcesPerPage
+RESOURCE_TYPE = "ecs:service"
 DESCRIBE_BATCH = 10  # DescribeServices takes at most 10 services
 TARGETS_BATCH = 50  # DescribeScalableTargets takes at most 50 ResourceIds
 NAMESPACE = "ecs"
@@ -89,19 +90,20 @@ def primary(service: Mapping[str, Any]) -> Mapping[str, Any]:
     return {}
 
 
-def list_services(client: Any) -> Iterator[tuple[str, list[str]]]:
-    """(cluster ARN, its service ARNs) for every cluster: ListClusters and ListServices,
-    paginated at their maximum page size."""
-    for page in client.get_paginator("list_clusters").paginate(
-        PaginationConfig={"PageSize": PAGE_SIZE}
+def tagged_services(tagging: Any, tag: str) -> dict[str, list[str]]:
+    """cluster -> the ARNs of its services carrying `tag`, from the Resource Groups Tagging
+    API (GetResources, 100 a page): untagged services and clusters cost no call."""
+    found: dict[str, list[str]] = {}
+    for page in tagging.get_paginator("get_resources").paginate(
+        ResourceTypeFilters=[RESOURCE_TYPE],
+        TagFilters=[{"Key": tag}],
+        PaginationConfig={"PageSize": PAGE_SIZE},
     ):
-        for cluster in page.get("clusterArns", ()):
-            arns: list[str] = []
-            for listed in client.get_paginator("list_services").paginate(
-                cluster=cluster, PaginationConfig={"PageSize": PAGE_SIZE}
-            ):
-                arns += listed.get("serviceArns", ())
-            yield str(cluster), arns
+        for item in page.get("ResourceTagMappingList", ()):
+            match = ARN.fullmatch(str(item.get("ResourceARN", "")))
+            if match is not None:  # long ARN format only: others carry no tag
+                found.setdefault(match["name"].partition("/")[0], []).append(match.group(0))
+    return found
 
 
 def describe(client: Any, cluster: str, services: Sequence[str]) -> Iterator[Mapping[str, Any]]:
