@@ -519,3 +519,23 @@ def test_a_notice_offers_the_aws_cli_command_for_a_service() -> None:
         {"key": "powercycle:skip-until", "value": "x"}
     ]
     assert "describe-services" in tag_command(REGION, "dev/web", "", {"k": "v"})
+
+
+def test_seal_reviews_a_service_s_memory_against_its_maximum_now(
+    ecs: Any,
+    scaling: Any,
+    service: Callable[..., str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A memory written by hand (the older comma spelling here) is sealed once reviewed."""
+    monkeypatch.setenv("POWERCYCLE_KINDS", "ecs")
+    service("web", 0, {TAG: UPTIME, CAPACITY: "1,3,6", STATE_TAG: STOPPED}, target=(0, 6))
+    service("big", 0, {TAG: UPTIME, CAPACITY: "1/9/9", STATE_TAG: STOPPED}, target=(0, 6))
+    code, out, _ = cli(capsys, "seal", "dev/big", "--json", "--yes")
+    assert code == 1 and "maximum 6" in out
+    assert seal_tag(CAPACITY) not in tags(ecs, "big")
+    code, out, _ = cli(capsys, "seal", "dev/web", "--json", "--yes")
+    assert code == 0 and "sealed" in out
+    run_event({}, ECS_ONLY, MORNING)
+    assert sizes(ecs, scaling, "web") == (1, 3, 6)
