@@ -722,7 +722,7 @@ def test_role_gets_ec2_and_eks_rights_only_for_the_kinds_it_manages(
     }
     conditions = template["Conditions"]
     kinds = template["Parameters"]["Kinds"]
-    assert kinds["Default"] == "ec2,eks,asg"
+    assert kinds["Default"] == "ec2,eks,asg,ecs"
 
     def holds(condition: str, value: str) -> bool:
         # Fn::Not [Fn::Equals [Fn::Join ["", Fn::Split [name, Kinds]], Kinds]]
