@@ -54,7 +54,6 @@ MAX_SIZE = 10_000
 STATE_FORMAT = "<start|stop>@<UTC time, e.g. 2026-11-23T18:00:00Z>"
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
-
 class TagError(ValueError):
     """A `powercycle:*` value that cannot be read; the message names the tag and value."""
 
