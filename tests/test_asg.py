@@ -165,7 +165,7 @@ def test_min_zero_desired_five_comes_back_as_zero_five_max(
     stopped = group(autoscaling, "batch")
     assert stopped["Instances"] == []
     remembered = {t["Key"]: t for t in stopped["Tags"]}
-    assert remembered[CAPACITY_TAG]["Value"] == "0,5,10"
+    assert remembered[CAPACITY_TAG]["Value"] == "0/5/10"
     # Our tags are the group's, never its instances'.
     assert remembered[CAPACITY_TAG]["PropagateAtLaunch"] is False
     assert remembered[STATE_TAG]["PropagateAtLaunch"] is False
@@ -214,7 +214,7 @@ def test_a_failing_update_is_isolated_to_its_group(
     refused.lift()
     result = run_event({}, ASG_ONLY, at("2026-11-23 18:15"))
     assert [(a["id"], a["result"]) for a in result["actions"]] == [("b", "done")]
-    assert tags(autoscaling, "b")[CAPACITY_TAG] == "1,2,4"
+    assert tags(autoscaling, "b")[CAPACITY_TAG] == "1/2/4"
     run_event({}, ASG_ONLY, TUESDAY_MORNING)
     assert {sizes(autoscaling, n) for n in "abc"} == {(1, 2, 4)}
     assert not any(CAPACITY_TAG in tags(autoscaling, n) for n in "abc")
@@ -315,8 +315,8 @@ def test_an_unreadable_memory_is_an_error_on_that_group_only(
     result = run_event({}, ASG_ONLY, MONDAY_EVENING)
     assert result["counts"] == {"error": 1, "done": 1}
     (error,) = result["errors"]
-    assert error["id"] == "bad" and "not min,desired,max" in error["error"]
-    assert tags(autoscaling, "good")[CAPACITY_TAG] == "1,1,3"
+    assert error["id"] == "bad" and "not min/desired/max" in error["error"]
+    assert tags(autoscaling, "good")[CAPACITY_TAG] == "1/1/3"
 
 
 def test_max_runtime_counts_from_the_recorded_start(
@@ -430,13 +430,14 @@ def test_manual_payload_stops_and_starts_named_groups(
 
 def test_the_registry_builds_each_kind_asked_for() -> None:
     kinds = [p.kind for p in all_providers(Config(regions=("r1", "r2")), ("r1", "r2"))]
-    assert Counter(kinds) == {"ec2": 2, "eks": 2, "asg": 2, "rds": 2, "rds-cluster": 2}
+    assert Counter(kinds) == {k: 2 for k in ("ec2", "eks", "asg", "ecs", "rds", "rds-cluster")}
     only = all_providers(Config(regions=("r1",), kinds=("asg",)), ("r1",))
     assert [(p.kind, p.region) for p in only] == [("asg", "r1")]
     assert Config.from_env({"AWS_REGION": "r1"}).kinds == (
         "ec2",
         "eks",
         "asg",
+        "ecs",
         "rds",
         "rds-cluster",
     )

@@ -131,13 +131,19 @@ def test_an_unknown_cluster_or_a_foreign_arn_is_an_error(
     errors = [row["error"] for row in json.loads(out)]
     # A name is asked of every kind now (an EC2 Name tag, an Auto Scaling group, a
     # cluster), and the errors say so: same shape, the kinds listed from the registry.
+    from powercycle.providers import REGISTRY
+
+    def either(words: list[str]) -> str:
+        return f"{', '.join(words[:-1])} or {words[-1]}"
+
+    kinds = list(REGISTRY.values())
+    assert kinds[:3] == [REGISTRY["ec2"], REGISTRY["eks"], REGISTRY["asg"]]
     assert errors == [
-        f"no EC2 instance, EKS cluster, Auto Scaling group, RDS DB instance or RDS DB cluster "
-        f"'nope' in {REGION}",
-        "not an EC2 instance id or Name tag, an EKS cluster name or ARN, an Auto Scaling "
-        "group name or ARN, an RDS DB instance identifier or ARN or a DB cluster identifier "
-        "or ARN (Aurora, DocumentDB, Neptune)",
+        f"no {either([k.title for k in kinds])} 'nope' in {REGION}",
+        f"not {either([k.refs for k in kinds])}",
     ]
+    assert errors[0].startswith("no EC2 instance, EKS cluster, Auto Scaling group")
+    assert errors[1].startswith("not an EC2 instance id or Name tag, an EKS cluster name or ARN")
 
 
 # --- untag and snooze ------------------------------------------------------------------

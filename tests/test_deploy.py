@@ -727,10 +727,11 @@ def test_role_gets_ec2_and_eks_rights_only_for_the_kinds_it_manages(
         "eks-clusters": "ManagesEks",
         "auto-scaling-groups": "ManagesAsg",
         "rds-databases": "ManagesDatabases",
+        "ecs-services": "ManagesEcs",
     }
     conditions = template["Conditions"]
     kinds = template["Parameters"]["Kinds"]
-    assert kinds["Default"] == "ec2,eks,asg,rds,rds-cluster"
+    assert kinds["Default"] == "ec2,eks,asg,ecs,rds,rds-cluster"
 
     def holds(condition: str, value: str) -> bool:
         # Fn::Not [Fn::Equals [Fn::Join ["", Fn::Split [name, Kinds]], Kinds]]
@@ -741,15 +742,25 @@ def test_role_gets_ec2_and_eks_rights_only_for_the_kinds_it_manages(
         assert split_ref == {"Ref": "Kinds"}
         return "".join(value.split(name)) != value
 
-    names = ("ec2", "eks", "asg", "rds", "rds-cluster")
-    values = [",".join(c) for n in (1, 2, 3, 5) for c in itertools.permutations(names, n)]
+    names = ("ec2", "eks", "asg", "ecs", "rds", "rds-cluster")
+    values = [",".join(c) for n in (1, 2, 3, 6) for c in itertools.permutations(names, n)]
     for value in values:
         assert re.fullmatch(kinds["AllowedPattern"], value), value
         named = value.split(",")
-        for name in names[:3]:
+        for name in names[:4]:
             assert holds(f"Manages{name.capitalize()}", value) is (name in named)
         assert holds("ManagesDatabases", value) is bool({"rds", "rds-cluster"} & set(named))
-    for bad in ("", "ec2,", "EC2", "ec2;eks", "all", "ec2,eks,asg,ec2", "rds,rds", "rds-"):
+    for bad in (
+        "",
+        "ec2,",
+        "EC2",
+        "ec2;eks",
+        "all",
+        "ec2,eks,asg,ec2",
+        "ec2,eks,asg,ecs,ec2",
+        "rds,rds",
+        "rds-",
+    ):
         assert not re.fullmatch(kinds["AllowedPattern"], bad), bad
     assert {s["Sid"] for s in policies(template)["eks-clusters"]} >= {"ReadCastAiKey"}
 
@@ -767,6 +778,8 @@ def test_role_grants_nothing_broad(template: dict[str, Any]) -> None:
                 ["eks:ListClusters"],
                 ["autoscaling:DescribeAutoScalingGroups"],
                 ["autoscaling:DescribeScalingActivities"],
+                ["tag:GetResources"],
+                ["application-autoscaling:DescribeScalableTargets"],
                 ["ec2:DescribeRegions"],
                 [
                     "rds:DescribeDBInstances",
@@ -900,7 +913,7 @@ def test_member_role_has_the_schedulers_own_policy_for_every_kind(
     for entry in entries:
         policy = unless(entry)
         theirs[policy["PolicyName"]] = [unless(s) for s in policy["PolicyDocument"]["Statement"]]
-    for name in ("ec2-instances", "auto-scaling-groups"):
+    for name in ("ec2-instances", "auto-scaling-groups", "ecs-services"):
         assert theirs[name] == ours[name], name
     assert theirs["eks-clusters"] == [
         s for s in ours["eks-clusters"] if s["Sid"] != "ReadCastAiKey"

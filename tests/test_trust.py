@@ -85,11 +85,46 @@ def test_a_seal_is_tag_safe_binds_arn_key_value_and_part_count() -> None:
         "1e3,2,3",
         "-1,2,3",
         "1,2",
+        "1/2",
+        "1,2/3",
+        "-/-/3",
+        "1/-/3",
+        "3/2/-",
+        "-/4/3",
+        "1/2/3/4",
+        "",
     ],
 )
 def test_out_of_range_sizes_are_refused_cleanly(value: str) -> None:
     with pytest.raises(TagError, match=CAPACITY):
         Capacity.parse(value)
+
+
+@pytest.mark.parametrize(
+    ("value", "sizes", "written"),
+    [
+        ("1/2/3", (1, 2, 3), "1/2/3"),
+        ("0/0/10000", (0, 0, 10000), "0/0/10000"),
+        ("-/2/-", (None, 2, None), "-/2/-"),
+        ("0/5/-", (0, 5, None), "0/5/-"),
+        ("-/5/8", (None, 5, 8), "-/5/8"),
+        (" 1 / 2 / 3 ", (1, 2, 3), "1/2/3"),
+        ("1,2,3", (1, 2, 3), "1/2/3"),  # the older spelling is read, never written
+    ],
+)
+def test_capacity_is_tag_safe_min_desired_max(
+    value: str, sizes: tuple[int | None, int, int | None], written: str
+) -> None:
+    capacity = Capacity.parse(value)
+    assert (capacity.min, capacity.desired, capacity.max) == sizes
+    assert capacity.tag_value() == written
+    assert Capacity.parse(written) == capacity
+
+
+def test_a_group_needs_min_and_max_in_its_memory() -> None:
+    assert Capacity.parse("1/2/3").sizes() == (1, 2, 3)
+    with pytest.raises(TagError, match="no min or max"):
+        Capacity.parse("-/2/-").sizes()
 
 
 def test_out_of_range_node_group_sizes_are_refused_cleanly() -> None:
@@ -168,8 +203,8 @@ def test_the_round_trip_is_sealed_keeps_the_maximum_and_restores_exactly(autosca
     run_event({}, ASG_ONLY, EVENING)
     assert sizes(autoscaling, "web") == (0, 0, 3)  # the maximum kept
     held = group_tags(autoscaling, "web")
-    assert held[CAPACITY] == "1,2,3"
-    assert unsealed(KEY, arn, CAPACITY, held) == {CAPACITY: "1,2,3"}
+    assert held[CAPACITY] == "1/2/3"
+    assert unsealed(KEY, arn, CAPACITY, held) == {CAPACITY: "1/2/3"}
     result = run_event({}, ASG_ONLY, MORNING)
     assert not result["errors"]
     assert sizes(autoscaling, "web") == (1, 2, 3)
@@ -204,6 +239,7 @@ def test_an_unsealed_capacity_on_a_group_at_zero_is_an_error_naming_the_tag(
 def test_a_start_never_goes_above_the_current_maximum(autoscaling: Any) -> None:
     """A memory powercycle sealed, but the maximum was lowered since: clamped, said."""
     arn = make_group(autoscaling, "web", 0, 0, 3, {STATE_TAG: STOPPED})
+    # The older comma spelling, sealed as written: still verified and read.
     put(autoscaling, "web", sealed(KEY, arn, CAPACITY, {CAPACITY: "2,5,8"}))
     result = run_event({}, ASG_ONLY, MORNING)
     assert sizes(autoscaling, "web") == (2, 3, 3)  # the maximum untouched
@@ -542,7 +578,7 @@ def test_seal_reviews_and_seals_an_old_memory_then_the_start_restores_it(
 ) -> None:
     make_group(autoscaling, "web", 0, 0, 3, {CAPACITY: "1,2,3", STATE_TAG: STOPPED})
     code, out, err = cli(capsys, "seal", "web", "--region", REGION, "--json")
-    assert code == 1 and "--yes" in out and "1,2,3" in err  # shown, not sealed: no terminal
+    assert code == 1 and "--yes" in out and "1/2/3" in err  # shown, not sealed: no terminal
     assert seal_tag(CAPACITY) not in group_tags(autoscaling, "web")
     code, out, _ = cli(capsys, "seal", "web", "--region", REGION, "--json", "--yes")
     assert code == 0 and "sealed" in out

@@ -116,6 +116,7 @@ def test_the_single_pass_demo(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "== second pass: handled events are not acted on again" in out
     assert 'EKS clusters in CAST AI now: {"eks-dev": "hibernated", "eks-qa": "ready"}' in out
+    assert 'ECS services now: {"dev-api": "desired 0"}' in out  # its uptime range ended
 
 
 @pytest.mark.parametrize(

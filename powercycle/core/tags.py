@@ -11,7 +11,7 @@ writes their values; the rest of the house asks it:
 | `powercycle:attempts`         | `start@<event>/<n>`, an accepted action  | every kind        |
 | `powercycle:notice`           | the stop a warning was published for     | notices           |
 | `powercycle:type`             | an instance's own type, on a fallback    | ec2               |
-| `powercycle:capacity`         | `min,desired,max` of a stopped group     | asg               |
+| `powercycle:capacity`         | `min/desired/max` of a stopped group     | asg, ecs          |
 | `powercycle:nodegroups[:n]`   | `ng=min/desired/max ...` in parts        | eks (node groups) |
 | `powercycle:operation`        | `hibernate@<accepted>/<operation id>`    | eks (CAST AI)     |
 | `powercycle:seal:<memory>`    | `<parts>:<mac>`, the seal of a memory    | asg, ec2, eks     |
@@ -164,30 +164,51 @@ class Attempts:
 
 
 _SIZE = re.compile(r"[0-9]{1,6}", re.ASCII)
+_ABSENT = "-"
 
 
 @dataclass(frozen=True)
 class Capacity:
-    """The sizes of a group: what `powercycle:capacity` remembers (`min,desired,max`)."""
+    """The sizes to give back: what `powercycle:capacity` remembers, `min/desired/max`.
 
-    min: int
+    Tag-safe (ECS and RDS tags take no comma): `/` between the sizes, `-` for a minimum or
+    maximum the resource has none of (an ECS service without a scaling target: `-/2/-`).
+    The older `min,desired,max` is still read: a sealed value is verified as written.
+    """
+
+    min: int | None
     desired: int
-    max: int
+    max: int | None
 
     def tag_value(self) -> str:
-        return f"{self.min},{self.desired},{self.max}"
+        return "/".join(
+            _ABSENT if v is None else str(v) for v in (self.min, self.desired, self.max)
+        )
+
+    def sizes(self) -> tuple[int, int, int]:
+        """(min, desired, max) of a resource that has all three (an Auto Scaling group)."""
+        if self.min is None or self.max is None:
+            raise TagError(
+                f"{CAPACITY} {self.tag_value()!r} has no min or max: min/desired/max needed"
+            )
+        return self.min, self.desired, self.max
 
     @classmethod
     def parse(cls, value: str) -> Capacity:
-        parts = value.strip().split(",")
-        if len(parts) != 3 or not all(_SIZE.fullmatch(p.strip()) for p in parts):
+        text = value.strip()
+        parts = [p.strip() for p in text.split("/" if "/" in text else ",")]
+        shape = len(parts) == 3 and _SIZE.fullmatch(parts[1]) is not None
+        if not shape or not all(p == _ABSENT or _SIZE.fullmatch(p) for p in parts[::2]):
             raise TagError(
-                f"{CAPACITY} {value[:40]!r} is not min,desired,max (whole numbers 0-{MAX_SIZE})"
+                f"{CAPACITY} {value[:40]!r} is not min/desired/max (whole numbers 0-{MAX_SIZE}, "
+                "- for no min or max)"
             )
-        low, desired, high = (int(p) for p in parts)
-        if high > MAX_SIZE:
+        low, high = (None if p == _ABSENT else int(p) for p in parts[::2])
+        desired = int(parts[1])
+        if max(v for v in (low, desired, high) if v is not None) > MAX_SIZE:
             raise TagError(f"{CAPACITY} {value[:40]!r}: sizes above {MAX_SIZE} are refused")
-        if not 0 <= low <= desired <= high:
+        ordered = [v for v in (low, desired, high) if v is not None]
+        if ordered != sorted(ordered):
             raise TagError(f"{CAPACITY} {value[:40]!r} does not hold min <= desired <= max")
         return cls(low, desired, high)
 

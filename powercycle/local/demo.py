@@ -211,6 +211,50 @@ def seed_database(now: datetime, region: str = REGION) -> dict[str, str]:
     return {name: name}
 
 
+# An ECS service (kind ecs) on a tag-safe uptime schedule: ECS takes no JSON in a tag.
+DEMO_SEALING_KEY = "demo-sealing-key-not-a-secret"  # the local AWS's own, not a secret
+
+
+def sample_services(now: datetime) -> list[tuple[str, int, dict[str, str]]]:
+    """(name, desired count, tags): a service whose uptime range ended five minutes ago."""
+    now = now.astimezone(UTC)
+    start, stop = now - timedelta(hours=3), now - timedelta(minutes=5)
+    return [("dev-api", 2, {"ec2Powercycle": f"Mon-Sun {start:%H:%M}-{stop:%H:%M}"})]
+
+
+def seed_services(
+    services: list[tuple[str, int, dict[str, str]]], region: str = REGION
+) -> dict[str, str]:
+    """Create the services in cluster `demo` of the local AWS; returns id -> name."""
+    try:  # powercycle's key, as the template creates it: a stop seals the sizes it keeps
+        aws.client("secretsmanager", region).create_secret(
+            Name="powercycle/key", SecretString=DEMO_SEALING_KEY
+        )
+    except aws.AWS_ERRORS as exc:
+        if aws.error_code(exc) != "ResourceExistsException":
+            raise
+    ecs = aws.client("ecs", region)
+    ecs.create_cluster(clusterName="demo")
+    container = {"name": "api", "image": "nginx", "memory": 128}
+    ecs.register_task_definition(family="demo-api", containerDefinitions=[container])
+    names: dict[str, str] = {}
+    for name, desired, tags in services:
+        # moto runs no task: it reports this many running when the service is created.
+        os.environ["MOTO_ECS_SERVICE_RUNNING"] = str(desired)
+        try:
+            ecs.create_service(
+                cluster="demo",
+                serviceName=name,
+                taskDefinition="demo-api",
+                desiredCount=desired,
+                tags=[{"key": k, "value": v} for k, v in tags.items()],
+            )
+        finally:
+            os.environ.pop("MOTO_ECS_SERVICE_RUNNING", None)
+        names[f"demo/{name}"] = name
+    return names
+
+
 def _print_pass(
     title: str, summary: dict[str, Any], lines: list[dict[str, Any]], names: dict[str, str]
 ) -> None:
@@ -265,6 +309,7 @@ def run_demo() -> int:
             names.update(clusters)
             names.update(seed_database(now))
             print(f"seeded an RDS instance tagged {sample_database(now)[1]['ec2Powercycle']!r}")
+            names.update(seed_services(sample_services(now)))  # and one ECS service
             for title in ("first pass", "second pass: handled events are not acted on again"):
                 capture.lines.clear()
                 summary = handler({}, None)
@@ -281,6 +326,7 @@ def run_demo() -> int:
                 "RDS instances now: "
                 + json.dumps({d["DBInstanceIdentifier"]: d["DBInstanceStatus"] for d in databases})
             )
+            print("ECS services now: " + json.dumps(_service_counts()))
             calls = castai.counts  # before the listing below, which is the demo's own
             statuses = {
                 c.cluster_name: c.status for c in _castai_clusters(castai.url, DEMO_CASTAI_KEY)
@@ -306,3 +352,10 @@ def _castai_clusters(url: str, key: str) -> list[Any]:
         return list(client.list_clusters())
     finally:
         client.close()
+
+
+def _service_counts() -> dict[str, str]:
+    ecs = aws.client("ecs", REGION)
+    arns = ecs.list_services(cluster="demo")["serviceArns"]
+    found = ecs.describe_services(cluster="demo", services=arns)["services"] if arns else []
+    return {s["serviceName"]: f"desired {s['desiredCount']}" for s in found}

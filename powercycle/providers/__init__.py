@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 # The modules declaring a kind, in registry order; imported on first use of REGISTRY.
-_MODULES = ("ec2", "eks", "asg", "rds", "rds_cluster")
+_MODULES = ("ec2", "eks", "asg", "ecs", "rds", "rds_cluster")
 
 
 class Registry(Mapping[str, Kind]):

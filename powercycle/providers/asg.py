@@ -4,7 +4,7 @@ Discovery: one paginated `DescribeAutoScalingGroups` with the server-side filter
 `tag-key=<schedule tag>`. A group of an EKS managed node group (tag `eks:nodegroup-name`)
 belongs to its cluster: it is not a resource of this kind.
 
-Stop: the group's `min,desired,max` goes to its tag `powercycle:capacity` first, sealed
+Stop: the group's `min/desired/max` goes to its tag `powercycle:capacity` first, sealed
 (`powercycle:seal:capacity`, `core.tags.sealed`; one `CreateOrUpdateTags`,
 `PropagateAtLaunch=False`); only once that tag is written is the group set to MinSize 0 /
 DesiredCapacity 0, MaxSize left as it is. A failed tag write (or a key that cannot be read)
@@ -160,7 +160,7 @@ class AsgProvider(AsgCli):
             power = power_of(group)
             remembered = tags.get(CAPACITY_TAG)
             if power is Power.STOPPED and remembered is not None:
-                Capacity.parse(remembered)  # a start needs it: unreadable is an error now
+                Capacity.parse(remembered).sizes()  # a start needs it: unreadable is an error now
             self._groups[name] = capacity
             self._remembered[name] = tags
             self._arns[name] = str(group.get("AutoScalingGroupARN") or "")
@@ -290,15 +290,16 @@ class AsgProvider(AsgCli):
             )
         try:
             values = unsealed(self._key.get(), self._arns.get(name, ""), CAPACITY_TAG, tags)
-            target = Capacity.parse(values[CAPACITY_TAG])
+            low, desired, _ = Capacity.parse(values[CAPACITY_TAG]).sizes()
         except sealkey.KeyUnavailable as exc:
             return ActionError("KeyUnavailable", f"{exc}; group left as it is")
         except TagError as exc:
             return ActionError("BadCapacityTag", f"{exc}; or set the sizes by hand")
-        ceiling = self._groups[name].max
-        low, desired = min(target.min, ceiling), min(target.desired, ceiling)
+        ceiling = self._groups[name].sizes()[2]
         self.client.update_auto_scaling_group(
-            AutoScalingGroupName=name, MinSize=low, DesiredCapacity=desired
+            AutoScalingGroupName=name,
+            MinSize=min(low, ceiling),
+            DesiredCapacity=min(desired, ceiling),
         )
         try:
             self.client.delete_tags(
@@ -307,10 +308,10 @@ class AsgProvider(AsgCli):
         except aws.AWS_ERRORS as exc:
             # The group is restored; the next stop overwrites the tag.
             LOG.warning("powercycle: %s restored, %s kept: %s", name, CAPACITY_TAG, error_line(exc))
-        if (low, desired) != (target.min, target.desired):
+        if max(low, desired) > ceiling:
             return ActionError(
                 NOTED,
-                f"remembered min {target.min} / desired {target.desired} clamped to the "
+                f"remembered min {low} / desired {desired} clamped to the "
                 f"group's current maximum {ceiling}: a start never raises a maximum",
             )
         return None

@@ -39,11 +39,11 @@ class AsgCli:
         value = found.tags.get(CAPACITY)
         if value is None:
             return None
-        sizes = Capacity.parse(value)
+        low, desired, high = Capacity.parse(value).sizes()
         top = self._maxima.get(found.id, 0)
-        if sizes.desired > top or sizes.min > top:
+        if desired > top or low > top:
             raise TagError(f"{CAPACITY}={value} asks for more than the group's maximum {top}")
-        shown = f"{CAPACITY} min,desired,max = {sizes.tag_value()} (group maximum now {top})"
+        shown = f"{CAPACITY} min/desired/max = {low}/{desired}/{high} (group maximum now {top})"
         return Memory(CAPACITY, {CAPACITY: value}, shown)
 
     def seal_arn(self, found: Found) -> str:

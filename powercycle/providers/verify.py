@@ -111,3 +111,29 @@ def asg_seen(
 
 def _since(moment: object, event: datetime) -> bool:
     return isinstance(moment, datetime) and moment >= event
+
+
+# --- ECS services ------------------------------------------------------------------------
+
+
+def ecs_seen(attempts: Attempts, service: Mapping[str, Any]) -> Seen:
+    """What a service's description says about an accepted action (no API call). A start
+    has failed when its tasks have not reached the desired count and its primary deployment
+    failed (`rolloutState` FAILED: the circuit breaker gave up); ECS's reason is reported.
+    ECS does not try a failed deployment again by itself, nor would the same update."""
+    desired = int(service.get("desiredCount", 0))
+    running = int(service.get("runningCount", 0))
+    if attempts.action == "stop":
+        return TOOK if running == 0 or desired > 0 else PENDING  # > 0: started again since
+    if desired == 0 or running >= desired:
+        return TOOK  # it ran (or a person stopped it since)
+    deployments: list[Mapping[str, Any]] = list(service.get("deployments") or ())
+    deployment = next((d for d in deployments if d.get("status") == "PRIMARY"), {})
+    if deployment.get("rolloutState") != "FAILED":
+        return PENDING
+    reason = str(deployment.get("rolloutStateReason") or "no reason given")
+    return Failed(
+        f"{running} of {desired} tasks running, deployment {deployment.get('id', '?')} "
+        f"failed: {reason}",
+        retry=False,
+    )
