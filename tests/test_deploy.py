@@ -668,6 +668,9 @@ def test_every_setting_is_a_parameter_the_code_reads(template: dict[str, Any]) -
         "environment=p,environment=prod,environment=production"
     )
     assert template["Parameters"]["DryRun"]["AllowedValues"] == ["true", "false"]
+    # Powertools' lines are JSON; Lambda's own lines too (docs/logs.md).
+    logging = template["Resources"]["Function"]["Properties"]["LoggingConfig"]
+    assert logging == {"LogFormat": "JSON"}
 
 
 PRODUCTION = ["p", "prod", "production"]
