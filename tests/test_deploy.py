@@ -40,7 +40,8 @@ from tests.deploy_support import (
 
 pytestmark = pytest.mark.slow
 
-MAX_ZIP_BYTES = 2 * 1024 * 1024
+# 3 MB: Powertools for AWS Lambda takes about 0.96 MB of it (docs/logs.md, "Cost").
+MAX_ZIP_BYTES = 3 * 1024 * 1024
 POST = str(REPO / "post-to-lambda.sh")
 PACKAGE = str(REPO / "package.sh")
 
@@ -191,7 +192,7 @@ def alias_version(endpoint: str, function: str, alias: str = "LIVE") -> str:
 
 
 def test_package_holds_the_code_and_deps_but_not_boto3(package_zip: Path) -> None:
-    """The zip is under 2 MB, fixed-format, and carries everything but the runtime's SDK."""
+    """The zip is under 3 MB, fixed-format, and carries everything but the runtime's SDK."""
     assert package_zip.stat().st_size < MAX_ZIP_BYTES
     with zipfile.ZipFile(package_zip) as zf:
         infos = zf.infolist()
@@ -201,6 +202,7 @@ def test_package_holds_the_code_and_deps_but_not_boto3(package_zip: Path) -> Non
     assert ("README.md" in names) == (REPO / "README.md").is_file()
     tops = {n.split("/")[0] for n in names}
     assert {"croniter", "requests", "dateutil", "urllib3", "tzdata"} <= tops
+    assert "aws_lambda_powertools" in tops
     assert not tops & {"boto3", "botocore", "s3transfer", "jmespath", "bin"}
     assert not [n for n in names if "__pycache__" in n or n.endswith((".pyc", ".pyo"))]
     assert not [n for n in names if n.endswith(("/RECORD", "/INSTALLER", "/direct_url.json"))]

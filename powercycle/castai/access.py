@@ -2,7 +2,8 @@
 and the mapping from EKS clusters to CAST AI clusters.
 
 All the EKS providers of a pass (one per region) share one `CastAIAccess`: the API key is
-read at most once, and only when a tagged cluster (or a `clusterNames` payload) needs it;
+asked for at most once, and only when a tagged cluster (or a `clusterNames` payload) needs
+it (a warm process reads the secret once per `POWERCYCLE_SECRET_MAX_AGE_S`, `aws.secrets`);
 CAST AI's cluster listing is fetched at most once per pass, whatever the number of
 clusters and regions. Anything that keeps CAST AI from answering (no secret, a bad key,
 CAST AI down) becomes an error on each EKS cluster; EC2 scheduling goes on regardless.
