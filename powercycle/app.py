@@ -7,7 +7,6 @@ reaches every account and region the Lambda does, with the same credentials.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -23,6 +22,7 @@ from powercycle.core.schedule import Action
 from powercycle.providers import REGISTRY, Found, Provider, Tagger, providers_for
 from powercycle.report import metrics
 from powercycle.report.sns import notify
+from powercycle.runtime import logs
 from powercycle.runtime.budget import Budget
 
 LOG = logging.getLogger("powercycle")
@@ -102,18 +102,6 @@ def manual(
     return summary
 
 
-def setup_logging() -> None:
-    """Our JSON lines at INFO, botocore's below WARNING, in the Lambda as anywhere."""
-    # Lambda's runtime installs a root handler; elsewhere give our JSON lines a plain one.
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
-    LOG.setLevel(logging.INFO)
-    # botocore's INFO lines ("Found credentials...") would drown the decisions.
-    for noisy in ("botocore", "boto3", "urllib3"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 # --- the Lambda's events -----------------------------------------------------------------
 
 
@@ -169,15 +157,13 @@ def _redelivered(config: Config, event: events.Worker) -> dict[str, Any]:
     """A worker event this process already handled: nothing scanned, nothing published."""
     when = event.now.isoformat()
     LOG.info(
-        json.dumps(
-            {
-                "worker": event.target.id,
-                "now": when,
-                "redelivered": True,
-                "message": f"worker event for {event.target.id} at {when} already handled "
-                "in this process: nothing done again, no metrics",
-            }
-        )
+        {
+            "message": "redelivered",
+            "worker": event.target.id,
+            "now": when,
+            "why": f"worker event for {event.target.id} at {when} already handled in this "
+            "process: nothing done again, no metrics",
+        }
     )
     result = engine.Summary(now=event.now, dry_run=config.dry_run).to_dict()
     result["redelivered"] = True
@@ -205,9 +191,10 @@ def _orchestrate(
     result["deferredTargets"] = sent["deferred"]
     counts = {"dispatched": len(sent["dispatched"]), "deferred": len(sent["deferred"])}
     LOG.info(
-        json.dumps(
-            {"orchestrator": {"now": result["now"], **counts, "errors": len(result["errors"])}}
-        )
+        {
+            "message": "orchestrator",
+            "orchestrator": {"now": result["now"], **counts, "errors": len(result["errors"])},
+        }
     )
     error = notify(config, result)
     if error:
@@ -230,10 +217,11 @@ def finish(
 def log_summary(
     summary: engine.Summary, result: dict[str, Any], *, now: datetime, scheduled: bool
 ) -> None:
-    """The summary log line, carrying the pass's metrics as CloudWatch EMF.
+    """The summary log line, and the pass's metrics as CloudWatch EMF lines beside it.
 
-    CloudWatch builds the metrics from the log itself (no API call): the totals on the
-    summary line, one more line per kind and region. `HoursOff` comes from scheduled live
+    CloudWatch builds the metrics from the log itself (no API call): Powertools `Metrics`
+    prints the totals, then the lines per kind and region (`report.metrics.publish`), from
+    the Lambda door only (the CLI prints for people). `HoursOff` comes from scheduled live
     passes only (resources left stopped x the 15-minute interval), so nothing counts twice.
     """
     result["fleet"] = metrics.fleet_counts(
@@ -243,11 +231,9 @@ def log_summary(
     )
     interval = metrics.PASS_INTERVAL if scheduled else None
     head = {k: result[k] for k in ("now", "dryRun", "scanned", "counts")}
-    LOG.info(
-        json.dumps({"summary": head, **metrics.emf_line(result, now=now, pass_interval=interval)})
-    )
-    for document in metrics.emf_breakdown(result, now=now, pass_interval=interval):
-        LOG.info(json.dumps(document))
+    LOG.info({"message": "summary", "summary": head})
+    if logs.json_lines():
+        metrics.publish(result, now=now, pass_interval=interval)
 
 
 def _off_after(outcome: engine.Outcome) -> bool:

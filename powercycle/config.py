@@ -81,6 +81,9 @@ class Config:
     # repr=False: the key must never show up in a log line or a traceback.
     castai_api_key: str | None = field(default=None, repr=False)
     castai_secret_name: str = DEFAULT_SECRET_NAME
+    # CASTAI_SECRET_NAME set to another name than the default: a secret that cannot be read
+    # is then an error on the clusters needing it, never "CAST AI not configured".
+    castai_secret_set: bool = False
     castai_resume_instance_type: str | None = None
     # A tag is a request, never a grant (design): the key that seals memories, the types
     # a fallback may be larger than its own, the types a tag may resume CAST AI on.
@@ -110,6 +113,8 @@ class Config:
     link_hours: tuple[int, ...] = (1, 3)
     link_max_hours: int = 12
     notice_format: Literal["text", "chatbot"] = "text"
+    # How long a warm process keeps a secret it read (aws/secrets.py); 0: read at each need.
+    secret_max_age_s: int = 300
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, need_region: bool = True) -> Config:
@@ -175,6 +180,8 @@ class Config:
             castai_api_url=(get("CASTAI_API_URL") or DEFAULT_CASTAI_URL).rstrip("/"),
             castai_api_key=get("CASTAI_API_KEY"),
             castai_secret_name=get("CASTAI_SECRET_NAME") or DEFAULT_SECRET_NAME,
+            castai_secret_set=(get("CASTAI_SECRET_NAME") or DEFAULT_SECRET_NAME)
+            != DEFAULT_SECRET_NAME,
             castai_resume_instance_type=get("CASTAI_RESUME_INSTANCE_TYPE"),
             key_secret=get("POWERCYCLE_KEY_SECRET") or "powercycle/key",
             allowed_types=_list(get("POWERCYCLE_ALLOWED_TYPES")),
@@ -194,6 +201,7 @@ class Config:
             link_hours=link_hours,
             link_max_hours=link_max_hours,
             notice_format=_notice_format(get("POWERCYCLE_NOTICE_FORMAT")),
+            secret_max_age_s=_number(env, "POWERCYCLE_SECRET_MAX_AGE_S", 300, minimum=0),
         )
 
     def with_overrides(

@@ -31,7 +31,6 @@ up by the next pass.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -408,9 +407,10 @@ def _record(config: Config, provider: Provider, outcomes: Sequence[Outcome]) -> 
 
 
 def _report(summary: Summary, outcomes: Sequence[Outcome]) -> None:
-    """One JSON log line per resource, and its place in the summary."""
+    """One log line per resource (its fields at the top of the JSON line), and its place
+    in the summary."""
     for outcome in outcomes:
-        LOG.info(json.dumps(outcome.log_record(), default=str))
+        LOG.info({"message": "decision", **outcome.log_record()})
         summary.add(outcome)
 
 

@@ -1,9 +1,13 @@
 """Lambda entry point: `powercycle.handler.handler(event, context)`.
 
-The door only: parse the event (`events`), build nothing itself, call the one wiring
-(`app`). No AWS client is made at import: the module imports without credentials, and
-every run reads its settings afresh (a changed environment takes effect on the next
-invocation).
+The door only: tell the event apart, build nothing itself, call the one wiring (`app`),
+or the function URL's resolver (`web`) for an HTTP request. No AWS client is made at
+import: the module imports without credentials, and every run reads its settings afresh
+(a changed environment takes effect on the next invocation).
+
+Logs: the one Powertools Logger (`runtime.logs`), with Lambda's context (request id, cold
+start) on every line of the invocation. `context` may be None (the CLI's demo, local runs,
+tests): the lines are the same JSON, without the context's fields.
 """
 
 from __future__ import annotations
@@ -13,19 +17,29 @@ from datetime import UTC, datetime
 from typing import Any
 
 from powercycle import app, events
-from powercycle.app import setup_logging
 from powercycle.config import Config, ConfigError
 from powercycle.events import EventError, dry_run_asked
+from powercycle.runtime import logs
 from powercycle.runtime.budget import Budget
 
 
-def handler(event: Mapping[str, Any] | None, context: object = None) -> dict[str, Any]:
-    """Run one pass (scheduled event or `{}`) or a manual action; return the summary."""
-    if isinstance(event, dict) and _is_http(event):
-        from powercycle.links import serve  # a function URL request: a link's page
+def handler(event: Mapping[str, Any] | None, context: Any = None) -> dict[str, Any]:
+    """Run one pass (scheduled event or `{}`), a manual action, a worker's target, or
+    answer a function URL request; return the summary (or the HTTP response)."""
+    logger = logs.for_lambda()
+    if context is None or not hasattr(context, "aws_request_id"):
+        logger.remove_keys(logs.CONTEXT_KEYS)  # no earlier invocation's request id
+        return _invoke(event, context)
+    with_context = logger.inject_lambda_context(clear_state=True)(_invoke)
+    result: dict[str, Any] = with_context(event, context)
+    return result
 
-        return serve(event, context)
-    setup_logging()
+
+def _invoke(event: Mapping[str, Any] | None, context: Any) -> dict[str, Any]:
+    if event is not None and is_http(event):
+        from powercycle import web  # its router is imported only for a request
+
+        return web.resolve(event, context)
     now = datetime.now(UTC)
     config = app.settings()
     budget = Budget.for_lambda(context, default=config.budget_seconds)
@@ -33,10 +47,10 @@ def handler(event: Mapping[str, Any] | None, context: object = None) -> dict[str
     return run_event(payload, config, now, budget=budget, context=context)
 
 
-def _is_http(event: Mapping[str, Any]) -> bool:
-    """A function URL request (payload format 2.0) carries `requestContext.http`."""
-    request = event.get("requestContext")
-    return isinstance(request, Mapping) and isinstance(request.get("http"), Mapping)
+def is_http(event: Mapping[str, Any]) -> bool:
+    """Whether the event is a function URL request (payload format 2.0: `requestContext.http`)."""
+    context = event.get("requestContext")
+    return isinstance(context, Mapping) and isinstance(context.get("http"), Mapping)
 
 
 def run_event(
@@ -65,4 +79,4 @@ def run_event(
     )
 
 
-__all__ = ["ConfigError", "EventError", "dry_run_asked", "handler", "run_event", "setup_logging"]
+__all__ = ["ConfigError", "EventError", "dry_run_asked", "handler", "run_event"]

@@ -13,8 +13,10 @@ import pytest
 from powercycle import app as app_module
 from powercycle import aws as aws_module
 from powercycle import engine
+from powercycle.aws import secrets
 from powercycle.config import Config
 from powercycle.providers.ec2 import Ec2Provider
+from powercycle.runtime import logs
 from tests.helpers import KEY_SECRET, REGION, TEST_KEY, Calls
 
 AWS_VARS = (
@@ -48,6 +50,10 @@ POWERCYCLE_VARS = (
     "CASTAI_RESUME_INSTANCE_TYPES",
     "POWERCYCLE_KEY_SECRET",
     "POWERCYCLE_ALLOWED_TYPES",
+    "POWERCYCLE_SECRET_MAX_AGE_S",
+    "POWERTOOLS_LOG_LEVEL",
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_DISABLED",
 )
 
 
@@ -62,6 +68,10 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     # starts from an empty cache, so no client carries another test's endpoint or keys.
     aws_module.reset()
     app_module.forget_workers()
+    # The same for the process's log set-up (a CLI test asks for plain lines) and the
+    # secrets kept for their maximum age.
+    logs.reset()
+    secrets.reset()
 
 
 @pytest.fixture

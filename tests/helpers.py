@@ -213,13 +213,13 @@ def refuse(
 
 
 def log_lines(records: Iterable[Any]) -> list[dict[str, Any]]:
-    """The JSON decision lines among captured log records (one per resource)."""
+    """The JSON decision lines among captured log records (one per resource), as the
+    Lambda's Powertools Logger writes them."""
+    from powercycle.runtime import logs
+
     lines = []
     for record in records:
-        try:
-            parsed = json.loads(record.getMessage())
-        except ValueError:
-            continue
+        parsed = json.loads(logs.line(record))
         if isinstance(parsed, dict) and "resource" in parsed:
             lines.append(parsed)
     return lines

@@ -20,6 +20,7 @@ from powercycle.core.schedule import Action
 from powercycle.providers import ActionError, ActRequest, Provider, Resource
 from powercycle.providers import ec2 as ec2_module
 from powercycle.providers.ec2 import Ec2Provider
+from powercycle.runtime import logs
 from tests.conftest import Run
 from tests.helpers import (
     MUTATING,
@@ -709,7 +710,7 @@ def test_one_json_log_line_per_resource(
     )
     assert lines[bad]["result"] == "error"
     # Each line is one JSON object on one line.
-    raw = [r.getMessage() for r in caplog.records if r.getMessage().startswith('{"resource"')]
+    raw = [logs.line(r) for r in caplog.records if '"resource"' in logs.line(r)]
     assert len(raw) == 3 and all("\n" not in m and json.loads(m) for m in raw)
 
 

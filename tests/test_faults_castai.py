@@ -23,6 +23,7 @@ from powercycle.core.tags import OPERATION as OPERATION_TAG
 from powercycle.handler import run_event
 from powercycle.local.castai_standin import CastAIStandin
 from powercycle.providers import eks as eks_provider
+from powercycle.runtime import logs
 from powercycle.runtime.budget import Budget
 
 REGION = "eu-west-1"
@@ -274,6 +275,7 @@ def test_a_password_in_the_url_is_in_no_summary_and_no_log(
     assert all("unreachable at http://127.0.0.1:" in e for e in errors(bad).values())
     text = json.dumps([good, bad]) + caplog.text
     text += "\n".join(r.getMessage() for r in caplog.records)
+    text += "\n".join(logs.line(r) for r in caplog.records if r.name.startswith("powercycle"))
     assert secret not in text
     assert "opsuser" not in text
 

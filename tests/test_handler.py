@@ -160,7 +160,9 @@ def test_handler_imports_without_credentials_or_region(tmp_path: Any) -> None:
 # --- scheduled passes --------------------------------------------------------------------
 
 
-def test_scheduled_event_runs_a_pass(ec2: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_scheduled_event_runs_a_pass(
+    ec2: Any, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
     """handler({}) with the clock at Monday 18:00 UTC: the office box is stopped."""
     (box,) = launch(ec2, {TAG: SEED})
     scheduled = {"version": "0", "detail-type": "Scheduled Event", "source": "aws.events"}
@@ -194,19 +196,26 @@ def test_scheduled_event_runs_a_pass(ec2: Any, caplog: pytest.LogCaptureFixture)
         "reason": "first-sight",
         "result": "done",
     }
-    summaries = [
-        json.loads(r.getMessage()) for r in caplog.records if '"summary"' in r.getMessage()
-    ]
-    (line,) = summaries
+    # What the Lambda writes: every line on stdout is one JSON object.
+    printed = [json.loads(text) for text in capsys.readouterr().out.splitlines()]
+    (line,) = [p for p in printed if "summary" in p]
     assert line["summary"] == {
         "now": "2026-11-23T18:00:00Z",
         "dryRun": False,
         "scanned": 1,
         "counts": {"done": 1},
     }
-    # The same line carries the pass's metrics (CloudWatch EMF; see test_metrics.py).
-    assert line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "powercycle"
-    assert (line["Scanned"], line["Stopped"], line["Failed"]) == (1, 1, 0)
+    assert (line["message"], line["service"], line["level"]) == ("summary", "powercycle", "INFO")
+    # The pass's metrics follow it (CloudWatch EMF from Powertools; see test_metrics.py):
+    # the totals, then ec2 under Kind and under Kind + Region.
+    emf = [p for p in printed if "_aws" in p]
+    assert [d["Dimensions"] for p in emf for d in p["_aws"]["CloudWatchMetrics"]] == [
+        [[]],
+        [["Kind"]],
+        [["Kind", "Region"]],
+    ]
+    assert all(p["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "powercycle" for p in emf)
+    assert (emf[0]["Scanned"], emf[0]["Stopped"], emf[0]["Failed"]) == ([1], [1], [0])
 
 
 def test_empty_event_and_none_run_a_pass(ec2: Any) -> None:

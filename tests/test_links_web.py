@@ -93,8 +93,11 @@ def test_warning_page_button_and_the_later_stop(
     assert done["statusCode"] == 200
     assert "done: dev-web keeps running until Mon 23 Nov 18:55 Europe/London" in done["body"]
     assert tags_of(ec2, box)[SKIP_UNTIL] == "2026-11-23T18:55:00Z"
-    [line] = [json.loads(r.getMessage())["link"] for r in caplog.records if '"link"' in r.message]
+    [line] = [
+        r.msg for r in caplog.records if isinstance(r.msg, dict) and r.msg.get("event") == "link"
+    ]
     assert line | {"message": ""} == {
+        "event": "link",
         "action": "extend",
         "hours": 1,
         "kind": "ec2",

@@ -125,6 +125,13 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def value(doc: dict[str, Any], name: str) -> float:
+    """A metric's value in an EMF document: Powertools writes an array of values (one here)."""
+    values = doc[name]
+    assert isinstance(values, list) and len(values) == 1, values
+    return float(values[0])
+
+
 NOW = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
 
 
@@ -201,12 +208,10 @@ def summary(**extra: Any) -> dict[str, Any]:
 # --- EMF ------------------------------------------------------------------------------
 
 
-def test_the_summary_line_carries_the_pass_totals_as_valid_emf() -> None:
-    """Merged into the summary log line, the totals form a valid EMF document."""
+def test_the_pass_totals_are_a_valid_emf_document() -> None:
+    """The totals form a valid EMF document of their own (beside the summary log line)."""
     s = summary()
-    line = json.loads(
-        json.dumps({"summary": {"now": s["now"], "scanned": 6}, **emf_line(s, now=NOW)})
-    )
+    line = json.loads(json.dumps(emf_line(s, now=NOW)))
     assert emf_violations(line) == []
     assert line["_aws"]["Timestamp"] == 1795456800000
     assert line["_aws"]["CloudWatchMetrics"] == [
@@ -220,7 +225,7 @@ def test_the_summary_line_carries_the_pass_totals_as_valid_emf() -> None:
             + [{"Name": "HoursOff", "Unit": "None"}],
         }
     ]
-    values = {k: line[k] for k in (*metrics.COUNTS, "HoursOff")}
+    values = {k: value(line, k) for k in (*metrics.COUNTS, "HoursOff")}
     # Errors: the failed action's own error is Failed, not also Errors.
     assert values == {
         "Scanned": 6,
@@ -233,17 +238,24 @@ def test_the_summary_line_carries_the_pass_totals_as_valid_emf() -> None:
     }
 
 
-def test_one_document_per_kind_and_region_with_one_directive_per_dimension_set() -> None:
-    """Kind and Kind+Region, each a directive; errors placed by kind, `kind:region` or unknown."""
+def test_two_documents_per_kind_and_region_one_per_dimension_set() -> None:
+    """Kind, then Kind+Region, each a document of its own (Powertools writes one dimension
+    set per document); errors placed by kind, `kind:region` or unknown."""
     docs = emf_breakdown(summary(), now=NOW)
     for doc in docs:
         assert emf_violations(doc) == []
-        assert [d["Dimensions"] for d in doc["_aws"]["CloudWatchMetrics"]] == [
-            [["Kind"]],
-            [["Kind", "Region"]],
-        ]
+    assert [d["Dimensions"] for doc in docs for d in doc["_aws"]["CloudWatchMetrics"]] == [
+        [["Kind"]],
+        [["Kind", "Region"]],
+    ] * (len(docs) // 2)
+    by_kind, by_region = docs[0::2], docs[1::2]
+    assert [(d["Kind"], value(d, "Scanned")) for d in by_kind] == [
+        (d["Kind"], value(d, "Scanned")) for d in by_region
+    ]
+    assert all("Region" not in d for d in by_kind)
     table = {
-        (d["Kind"], d["Region"]): {k: d[k] for k in (*metrics.COUNTS, "HoursOff")} for d in docs
+        (d["Kind"], d["Region"]): {k: value(d, k) for k in (*metrics.COUNTS, "HoursOff")}
+        for d in by_region
     }
     zero = dict.fromkeys((*metrics.COUNTS, "HoursOff"), 0)
     assert table == {
@@ -269,8 +281,9 @@ def test_error_entries_with_kind_and_region_are_placed_by_them() -> None:
         actions=[],
         fleet=[],
     )
-    [doc] = emf_breakdown(s, now=NOW)
-    assert (doc["Kind"], doc["Region"], doc["Errors"]) == ("ec2", "ap-south-1", 1)
+    [by_kind, doc] = emf_breakdown(s, now=NOW)
+    assert (doc["Kind"], doc["Region"], value(doc, "Errors")) == ("ec2", "ap-south-1", 1)
+    assert (by_kind["Kind"], value(by_kind, "Errors")) == ("ec2", 1)
 
 
 def test_a_dry_run_counts_nothing_done_and_no_hours_off() -> None:
@@ -278,7 +291,7 @@ def test_a_dry_run_counts_nothing_done_and_no_hours_off() -> None:
     planned = [{**a, "result": "planned"} for a in summary()["actions"]]
     line = emf_line(summary(dryRun=True, actions=planned, errors=[]), now=NOW)
     assert emf_violations(line) == []
-    assert (line["Started"], line["Stopped"], line["Failed"]) == (0, 0, 0)
+    assert [value(line, k) for k in ("Started", "Stopped", "Failed")] == [0, 0, 0]
     assert "HoursOff" not in line
     assert all(m["Name"] != "HoursOff" for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"])
 
@@ -286,7 +299,7 @@ def test_a_dry_run_counts_nothing_done_and_no_hours_off() -> None:
 def test_manual_runs_publish_no_hours_off() -> None:
     """`pass_interval=None` (a payload or a CLI run): the scheduled passes count the hours."""
     line = emf_line(summary(), now=NOW, pass_interval=None)
-    assert "HoursOff" not in line and line["Stopped"] == 2
+    assert "HoursOff" not in line and value(line, "Stopped") == 2
     assert all("HoursOff" not in d for d in emf_breakdown(summary(), now=NOW, pass_interval=None))
 
 
@@ -295,8 +308,8 @@ def test_a_summary_without_fleet_still_has_its_totals() -> None:
     s = summary()
     del s["fleet"]
     line = emf_line(s, now=NOW)
-    assert emf_violations(line) == [] and line["Scanned"] == 6 and "HoursOff" not in line
-    assert all(d["Scanned"] == 0 for d in emf_breakdown(s, now=NOW))
+    assert emf_violations(line) == [] and value(line, "Scanned") == 6 and "HoursOff" not in line
+    assert all(value(d, "Scanned") == 0 for d in emf_breakdown(s, now=NOW))
 
 
 def test_the_validator_catches_broken_documents() -> None:
@@ -304,9 +317,8 @@ def test_the_validator_catches_broken_documents() -> None:
     line = emf_line(summary(), now=NOW)
     missing = {k: v for k, v in line.items() if k != "Failed"}
     assert emf_violations(missing) == ["metric 'Failed' has no numeric target on the root"]
-    doc = emf_breakdown(summary(), now=NOW)[0]
+    doc = emf_breakdown(summary(), now=NOW)[1]  # under Kind + Region
     assert emf_violations({**doc, "Kind": 3}) == [
-        "dimension 'Kind' has no string target on the root",
         "dimension 'Kind' has no string target on the root",
     ]
     bad_unit = json.loads(json.dumps(line))
@@ -334,15 +346,17 @@ def extract(doc: dict[str, Any]) -> list[dict[str, Any]]:
     for directive in doc["_aws"]["CloudWatchMetrics"]:
         for dimension_set in directive["Dimensions"]:
             for metric in directive["Metrics"]:
-                out.append(
-                    {
-                        "MetricName": metric["Name"],
-                        "Dimensions": [{"Name": d, "Value": doc[d]} for d in dimension_set],
-                        "Timestamp": when,
-                        "Value": float(doc[metric["Name"]]),
-                        "Unit": metric.get("Unit", "None"),
-                    }
-                )
+                raw = doc[metric["Name"]]
+                for datum in raw if isinstance(raw, list) else [raw]:
+                    out.append(
+                        {
+                            "MetricName": metric["Name"],
+                            "Dimensions": [{"Name": d, "Value": doc[d]} for d in dimension_set],
+                            "Timestamp": when,
+                            "Value": float(datum),
+                            "Unit": metric.get("Unit", "None"),
+                        }
+                    )
     return out
 
 
@@ -640,6 +654,10 @@ def test_without_fleet_scanned_comes_from_the_scopes() -> None:
         ]
     )
     del s["fleet"]
-    scanned = {(d["Kind"], d["Region"]): d["Scanned"] for d in emf_breakdown(s, now=NOW)}
+    scanned = {
+        (d["Kind"], d["Region"]): value(d, "Scanned")
+        for d in emf_breakdown(s, now=NOW)
+        if "Region" in d
+    }
     assert scanned[("ec2", "eu-west-1")] == 3 and scanned[("eks", "eu-west-1")] == 2
     assert scanned[("ec2", "us-east-1")] == 0

@@ -28,6 +28,7 @@ from werkzeug import Request, Response
 from powercycle import aws, cli, engine, sources
 from powercycle.config import Config
 from powercycle.core.schedule import Schedule
+from powercycle.runtime import logs
 from powercycle.runtime.budget import monotonic
 from powercycle.sources import http
 
@@ -977,12 +978,12 @@ def test_url_and_inline_tags_in_one_run(
             "error": f"ec2Powercycle: {base}gone.json?token=***: HTTP 404 NOT FOUND",
         }
     ]
-    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "powercycle"]
+    lines = [json.loads(logs.line(r)) for r in caplog.records if r.name == "powercycle"]
     sources_by_id = {line["resource"]: line["source"] for line in lines}
     assert sources_by_id[inline[0]] == "inline"
     assert sources_by_id[by_url[0]] == f"{base}office.json"
     assert sources_by_id[broken[0]] == f"{base}gone.json?token=***"
-    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("powercycle"))
+    ours = "\n".join(logs.line(r) for r in caplog.records if r.name.startswith("powercycle"))
     assert "s3cr3t" not in json.dumps(summary) + ours
     assert gets(server) == 2
 

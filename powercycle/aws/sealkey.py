@@ -1,10 +1,12 @@
 """powercycle's key, that seals its memories (`core.seal`): read from Secrets Manager.
 
 The secret is `POWERCYCLE_KEY_SECRET` (a name or an ARN; default `powercycle/key`), in the
-Lambda's own region or the ARN's, read with the scheduler's own credentials. It is read
-once per pass, and only when a memory is written or read (`SealKey.get`, lazily); a
-failure is remembered for the pass too. The key never leaves this object: no log line,
-repr, summary or exception carries it, only the secret's name.
+Lambda's own region or the ARN's, read with the scheduler's own credentials. A pass asks
+for it once, and only when a memory is written or read (`SealKey.get`, lazily); a failure
+is remembered for the pass too. The read goes through Powertools parameters
+(`secrets`): a warm process reads it once per `POWERCYCLE_SECRET_MAX_AGE_S`, across
+passes and workers. The key never leaves this object: no log line, repr, summary or
+exception carries it, only the secret's name.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from powercycle import aws
+from powercycle.aws import secrets
 
 if TYPE_CHECKING:
     from powercycle.config import Config
@@ -31,10 +33,18 @@ class KeyUnavailable(Exception):
 class SealKey:
     """The key of one pass: read on the first `get`, then kept (or its failure kept)."""
 
-    def __init__(self, secret: str, region: str, *, client: Any = None) -> None:
+    def __init__(
+        self,
+        secret: str,
+        region: str,
+        *,
+        client: Any = None,
+        max_age: int = secrets.DEFAULT_MAX_AGE_S,
+    ) -> None:
         self.secret = secret
         self.region = region
         self._client = client
+        self._max_age = max_age
         self._lock = threading.Lock()
         self._key: bytes | None = None
         self._error: str | None = None
@@ -55,21 +65,17 @@ class SealKey:
         self.reads += 1
         where = f"secret {self.secret!r} ({self.region})"
         try:
-            client = self._client or aws.client("secretsmanager", self.region)
-            answer = client.get_secret_value(SecretId=self.secret)
-        except aws.AWS_ERRORS as exc:
-            code = aws.error_code(exc)
+            text = secrets.read(
+                self.secret, self.region, max_age=self._max_age, client=self._client
+            )
+        except secrets.SecretError as exc:
             self._error = (
-                f"powercycle's key ({where}) cannot be read: {code}; memories are neither "
+                f"powercycle's key ({where}) cannot be read: {exc.code}; memories are neither "
                 "written nor acted on (grant secretsmanager:GetSecretValue on it, or set "
                 "POWERCYCLE_KEY_SECRET)"
             )
             return
-        except Exception as exc:  # never the value: only what kind of failure it was
-            self._error = f"powercycle's key ({where}) cannot be read: {type(exc).__name__}"
-            return
-        text = answer.get("SecretString")
-        if not isinstance(text, str) or len(text.strip()) < MIN_LENGTH:
+        if len(text.strip()) < MIN_LENGTH:
             self._error = (
                 f"powercycle's key ({where}) is not a string of at least {MIN_LENGTH} "
                 "characters"
@@ -85,12 +91,16 @@ _GUARD = threading.Lock()
 
 def for_pass(config: Config, budget: Budget | None) -> SealKey:
     """The key of the pass `budget` belongs to (a new one when there is no budget)."""
+    def new() -> SealKey:
+        region = secret_region(config.key_secret, config.regions)
+        return SealKey(config.key_secret, region, max_age=config.secret_max_age_s)
+
     if budget is None:
-        return SealKey(config.key_secret, secret_region(config.key_secret, config.regions))
+        return new()
     with _GUARD:
         key = _PASSES.get(budget)
         if key is None:
-            key = SealKey(config.key_secret, secret_region(config.key_secret, config.regions))
+            key = new()
             _PASSES[budget] = key
         return key
 

@@ -2,7 +2,8 @@
 and the mapping from EKS clusters to CAST AI clusters.
 
 All the EKS providers of a pass (one per region) share one `CastAIAccess`: the API key is
-read at most once, and only when a tagged cluster (or a `clusterNames` payload) needs it;
+asked for at most once, and only when a tagged cluster (or a `clusterNames` payload) needs
+it (a warm process reads the secret once per `POWERCYCLE_SECRET_MAX_AGE_S`, `aws.secrets`);
 CAST AI's cluster listing is fetched at most once per pass, whatever the number of
 clusters and regions. Anything that keeps CAST AI from answering (no secret, a bad key,
 CAST AI down) becomes an error on each EKS cluster; EC2 scheduling goes on regardless.
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from powercycle import aws
+from powercycle.aws import secrets
 from powercycle.castai.client import (
     GONE,
     BadItem,
@@ -290,25 +291,31 @@ class CastAIAccess:
         if not self.budget.open():
             raise CastAIError(f"CAST AI API key: pass budget spent before reading {where}")
         try:
-            secrets = self._secrets or aws.client("secretsmanager", region)
-            answer = secrets.get_secret_value(SecretId=name)
-        except aws.AWS_ERRORS as exc:
-            code = aws.error_code(exc)
-            if code == "ResourceNotFoundException":
+            text = secrets.read(
+                name, region, max_age=self._config.secret_max_age_s, client=self._secrets
+            )
+        except secrets.SecretError as exc:
+            if exc.code == "ResourceNotFoundException" and not self._config.castai_secret_set:
+                # The default secret does not exist: CAST AI is not configured here.
                 raise CastAIError(
                     f"CAST AI API key: no {where}; store {{{SECRET_KEY!r}: <key>}} there, "
                     "or set CASTAI_SECRET_NAME or CASTAI_API_KEY",
                     code=NOT_CONFIGURED,
                 ) from None
-            if code in ("AccessDeniedException", "AccessDenied"):
+            if exc.code == "ResourceNotFoundException":
+                # Named on purpose (CASTAI_SECRET_NAME): its clusters get this error, and
+                # nothing is done to them (never a silent switch to their node groups).
+                raise CastAIError(
+                    f"CAST AI API key: no {where} (CASTAI_SECRET_NAME); create it with "
+                    f"{{{SECRET_KEY!r}: <key>}}, or correct CASTAI_SECRET_NAME"
+                ) from None
+            if exc.code in ("AccessDeniedException", "AccessDenied"):
                 raise CastAIError(
                     f"CAST AI API key: may not read {where}: grant secretsmanager:GetSecretValue"
                 ) from None
-            raise CastAIError(
-                f"CAST AI API key: reading {where} failed: {aws.describe_error(exc)}"
-            ) from None
+            raise CastAIError(f"CAST AI API key: reading {where} failed: {exc.code}") from None
         try:
-            doc = json.loads(answer.get("SecretString") or "")
+            doc = json.loads(text)
         except ValueError:
             doc = None
         key = doc.get(SECRET_KEY) if isinstance(doc, dict) else None

@@ -24,18 +24,19 @@ next pass (out of time).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import shutil
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from powercycle import aws
-from powercycle.app import setup_logging
 from powercycle.cli import check, deploy, link, plan, run, seal, stats, tagging
 from powercycle.cli.output import UsageError, closed_pipe_is_fine
 from powercycle.config import ConfigError
+from powercycle.runtime import logs
 
 EXIT_USAGE = run.EXIT_USAGE
 
@@ -67,10 +68,24 @@ class _OneLine(logging.Formatter):
     its traceback is for --debug."""
 
     def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
+        # A decision or the summary (fields, for the Lambda's JSON lines): one JSON line here.
+        if isinstance(record.msg, Mapping):
+            message = json.dumps(record.msg, default=str)
+        else:
+            message = record.getMessage()
         if record.exc_info and record.exc_info[1] is not None:
             message += f": {aws.describe_error(record.exc_info[1]).splitlines()[0]}"
         return message
+
+
+class _Debug(logging.Formatter):
+    """--debug: every record with its traceback; fields as one JSON line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if isinstance(record.msg, Mapping):
+            text = json.dumps(record.msg, default=str)
+            record = logging.makeLogRecord({**record.__dict__, "msg": text, "args": None})
+        return super().format(record)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,11 +95,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if debug else logging.WARNING, format="%(message)s", stream=sys.stderr
     )
-    if not debug:
-        for handler in logging.getLogger().handlers:
-            if type(handler) is logging.StreamHandler:  # ours, not a test tool's subclass
-                handler.setFormatter(_OneLine())
-    setup_logging()
+    for handler in logging.getLogger().handlers:
+        if type(handler) is logging.StreamHandler and not debug:  # ours, not a test tool's
+            handler.setFormatter(_OneLine())
+        elif type(handler) is logging.StreamHandler:
+            handler.setFormatter(_Debug())
+    logs.for_people()
+    for noisy in ("botocore", "boto3", "urllib3"):  # "Found credentials..." and the like
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     # Decisions are logged as JSON lines for the Lambda's logs; here the table says it.
     logging.getLogger("powercycle").setLevel(logging.DEBUG if debug else logging.WARNING)
     with closed_pipe_is_fine():

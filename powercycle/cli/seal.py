@@ -43,7 +43,8 @@ def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, now: datetime) -> int:
     config = settings(args)
     targets = find(args.resources, config)
-    key = SealKey(config.key_secret, secret_region(config.key_secret, config.regions))
+    region = secret_region(config.key_secret, config.regions)
+    key = SealKey(config.key_secret, region, max_age=config.secret_max_age_s)
     for target in targets:
         if target.error is None:
             _review(target, key, yes=args.yes)

@@ -6,20 +6,18 @@
 The signature is the authentication (the function URL's auth type is `NONE`): a link
 names one resource, one action and an expiry, and only powercycle's key can make one
 (`core.links`). Expired: 410; forged, of another key, production or unknown: 403; every
-answer is a page a person reads. The routes live on `router` (a Powertools `Router`), so
-another resolver may include them; `serve` is this module's own door.
+answer is a page a person reads. The routes live on `router` (a Powertools `Router`),
+which the function URL's door (`powercycle.web`) includes.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import parse_qs
 
-from aws_lambda_powertools.event_handler import LambdaFunctionUrlResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.api_gateway import Router
 from aws_lambda_powertools.utilities.data_classes import LambdaFunctionUrlEvent
 
@@ -81,7 +79,15 @@ def confirm() -> Response[str]:
         try:
             plan = act.prepare(config, token, now, _budget())
         except act.Refused as exc:
-            LOG.info(json.dumps({"link": {"result": "refused", "status": exc.status, **seen}}))
+            LOG.info(
+                {
+                    "message": f"link refused: {exc.reason}",
+                    "event": "link",
+                    "result": "refused",
+                    "status": exc.status,
+                    **seen,
+                }
+            )
             raise
         try:
             line = act.carry_out(config, plan, now)
@@ -109,20 +115,4 @@ def _log(plan: act.Plan, result: str, line: str, seen: dict[str, str]) -> None:
         "message": line,
         **seen,
     }
-    LOG.info(json.dumps({"link": record}))
-
-
-resolver = LambdaFunctionUrlResolver()
-resolver.include_router(router)
-
-
-@resolver.not_found
-def _not_found(_: Exception) -> Response[str]:
-    missing = act.Refused(404, "No such page", "powercycle answers its links only")
-    return _answer(404, pages.refused(missing))
-
-
-def serve(event: dict[str, Any], context: object | None) -> dict[str, Any]:
-    """A function URL request (payload format 2.0): the page it asks for."""
-    app.setup_logging()
-    return resolver.resolve(event, context)  # type: ignore[arg-type]
+    LOG.info({"event": "link", **record})

@@ -1,7 +1,8 @@
 """Each pass's counts as CloudWatch metrics, without an API call; `stats` reads them back.
 
-A pass writes CloudWatch Embedded Metric Format (EMF) in its log lines, and CloudWatch
-Logs turns them into metrics in the namespace `powercycle`:
+A pass writes CloudWatch Embedded Metric Format (EMF) lines beside its log lines, made and
+printed by Powertools `Metrics` (no module here writes the envelope), and CloudWatch Logs
+turns them into metrics in the namespace `powercycle`:
 
 | metric | unit | per pass |
 |---|---|---|
@@ -13,13 +14,14 @@ Logs turns them into metrics in the namespace `powercycle`:
 | `HoursOff` | None | resources stopped at the end of the pass x the pass interval (0.25 h) |
 
 An EMF document holds one value per dimension, and a pass meets several kinds and regions,
-so a pass writes:
+so a pass writes (`publish`):
 
-* its **summary line** with the pass totals and no dimension (`emf_line`): the alarm on
-  `Failed` watches that one metric, whatever kind failed;
-* one more line per (kind, region) it met (`emf_breakdown`), each published under `Kind`
-  and under `Kind` + `Region`. Several lines of the same minute add up in a `Sum`, which is
-  how `stats` reads them.
+* one document with the pass totals and no dimension (`emf_line`): the alarm on `Failed`
+  watches that one metric, whatever kind failed;
+* two more per (kind, region) it met (`emf_breakdown`), one under `Kind`, one under `Kind`
+  + `Region`. Several lines of the same minute add up in a `Sum`, which is how `stats` reads
+  them. Each document holds at most 7 metrics and 2 dimensions (EMF allows 100 and 30),
+  however many kinds and regions a pass meets.
 
 `Errors` counts the summary's `errors` less those that are a failed (or deferred) action's
 own: such an action is `Failed` (or `Deferred`), not also `Errors`. Where an error names no
@@ -43,9 +45,12 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from powercycle.providers import REGISTRY
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.metrics import Metrics
 
 NAMESPACE = "powercycle"
 PASS_INTERVAL = timedelta(minutes=15)
@@ -81,7 +86,33 @@ Group = tuple[str, str]  # (kind, region)
 def emf_line(
     summary: Mapping[str, Any], *, now: datetime, pass_interval: timedelta | None = PASS_INTERVAL
 ) -> dict[str, Any]:
-    """The pass totals as EMF (no dimension), to merge into the summary log line."""
+    """The pass totals as one EMF document (no dimension)."""
+    return dict(_totals(summary, now, pass_interval).serialize_metric_set())
+
+
+def emf_breakdown(
+    summary: Mapping[str, Any], *, now: datetime, pass_interval: timedelta | None = PASS_INTERVAL
+) -> list[dict[str, Any]]:
+    """Two EMF documents per (kind, region) met by the pass: under `Kind`, then under
+    `Kind` + `Region`."""
+    return [dict(m.serialize_metric_set()) for m in _breakdown(summary, now, pass_interval)]
+
+
+def publish(
+    summary: Mapping[str, Any], *, now: datetime, pass_interval: timedelta | None = PASS_INTERVAL
+) -> int:
+    """Print the pass's EMF documents (totals first), one line each; how many.
+
+    Powertools `Metrics` prints them to stdout, where Lambda hands them to CloudWatch Logs
+    (and `POWERTOOLS_METRICS_DISABLED=true` silences them).
+    """
+    documents = [_totals(summary, now, pass_interval), *_breakdown(summary, now, pass_interval)]
+    for document in documents:
+        document.flush_metrics()
+    return len(documents)
+
+
+def _totals(summary: Mapping[str, Any], now: datetime, pass_interval: timedelta | None) -> Metrics:
     groups = _groups(summary, pass_interval)
     totals: defaultdict[str, float] = defaultdict(float)
     for values in groups.values():
@@ -91,40 +122,42 @@ def emf_line(
     # could be given (a resource scanned in a pass that reports no `fleet`).
     totals["Scanned"] = int(summary.get("scanned", 0))
     totals["Deferred"] = max(totals["Deferred"], int(summary.get("counts", {}).get("deferred", 0)))
-    names = _metric_names(pass_interval, summary)
-    return {
-        "_aws": {
-            "Timestamp": _millis(now),
-            "CloudWatchMetrics": [_directive([], names)],
-        },
-        **{name: _number(totals[name]) for name in names},
-    }
+    return _document({}, totals, _metric_names(pass_interval, summary), now)
 
 
-def emf_breakdown(
-    summary: Mapping[str, Any], *, now: datetime, pass_interval: timedelta | None = PASS_INTERVAL
-) -> list[dict[str, Any]]:
-    """One EMF document per (kind, region) met by the pass, each for its own log line."""
+def _breakdown(
+    summary: Mapping[str, Any], now: datetime, pass_interval: timedelta | None
+) -> list[Metrics]:
     names = _metric_names(pass_interval, summary)
     out = []
     for (kind, region), values in sorted(_groups(summary, pass_interval).items()):
-        out.append(
-            {
-                "_aws": {
-                    "Timestamp": _millis(now),
-                    # One directive per dimension set, as the brief of the metrics asks.
-                    "CloudWatchMetrics": [
-                        _directive(["Kind"], names),
-                        _directive(["Kind", "Region"], names),
-                    ],
-                },
-                "metrics": "powercycle pass by kind and region",
-                "Kind": kind,
-                "Region": region,
-                **{name: _number(values[name]) for name in names},
-            }
-        )
+        out.append(_document({"Kind": kind}, values, names, now))
+        out.append(_document({"Kind": kind, "Region": region}, values, names, now))
     return out
+
+
+def _document(
+    dimensions: Mapping[str, str],
+    values: Mapping[str, float],
+    names: Sequence[str],
+    now: datetime,
+) -> Metrics:
+    """One EMF document of Powertools `Metrics`, in a set of its own (not the class-wide
+    one `Metrics()` shares), without Powertools' `service` dimension."""
+    from aws_lambda_powertools.metrics import Metrics, MetricUnit
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import (
+        AmazonCloudWatchEMFProvider,
+    )
+
+    # service="": no `service` dimension, even where POWERTOOLS_SERVICE_NAME is set.
+    document = Metrics(provider=AmazonCloudWatchEMFProvider(namespace=NAMESPACE, service=""))
+    for name, value in dimensions.items():
+        document.add_dimension(name=name, value=value)
+    for name in names:
+        unit = MetricUnit.NoUnit if name == HOURS_OFF else MetricUnit.Count
+        document.add_metric(name=name, unit=unit, value=_number(values.get(name, 0)))
+    document.set_timestamp(_aware(now))
+    return document
 
 
 def fleet_counts(items: Iterable[tuple[str, str, bool]]) -> list[dict[str, Any]]:
@@ -145,16 +178,6 @@ def _metric_names(pass_interval: timedelta | None, summary: Mapping[str, Any]) -
     if pass_interval is not None and not summary.get("dryRun") and "fleet" in summary:
         names.append(HOURS_OFF)
     return names
-
-
-def _directive(dimensions: list[str], names: Sequence[str]) -> dict[str, Any]:
-    return {
-        "Namespace": NAMESPACE,
-        "Dimensions": [dimensions],
-        "Metrics": [
-            {"Name": name, "Unit": "None" if name == HOURS_OFF else "Count"} for name in names
-        ],
-    }
 
 
 def _groups(
@@ -209,10 +232,10 @@ def _error_place(error: Mapping[str, Any]) -> tuple[str, str]:
     return UNKNOWN, UNKNOWN
 
 
-def _millis(now: datetime) -> int:
+def _aware(now: datetime) -> datetime:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    return int(now.timestamp() * 1000)
+    return now
 
 
 def _number(value: float) -> int | float:

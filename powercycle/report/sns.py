@@ -53,7 +53,7 @@ def notify(config: Config, summary: dict[str, Any], *, sns_client: Any = None) -
         )
     except aws.AWS_ERRORS as exc:
         error = f"SNS notice to {topic} not sent: {aws.describe_error(exc)}"
-        LOG.warning(json.dumps({"error": error}))
+        LOG.warning({"message": "SNS notice not sent", "error": error})
         return error
     return None
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import re
 import threading
@@ -290,14 +289,13 @@ def _read_s3(client: Any, location: Location, window: Budget, limits: Limits) ->
 def _log(location: Location, document: object, started: float) -> None:
     failed = isinstance(document, SourceError)
     LOG.debug(
-        json.dumps(
-            {
-                "source": redact_url(location.fetch_key),
-                "fetched": not failed,
-                "ms": round((monotonic() - started) * 1000),
-                **({"error": str(document)} if failed else {}),
-            }
-        )
+        {
+            "message": "schedule source",
+            "source": redact_url(location.fetch_key),
+            "fetched": not failed,
+            "ms": round((monotonic() - started) * 1000),
+            **({"error": str(document)} if failed else {}),
+        }
     )
 
 
