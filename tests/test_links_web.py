@@ -237,8 +237,16 @@ def test_a_mail_scanner_that_follows_every_link_changes_nothing(ec2: Any, topic:
 
 
 def test_an_unknown_page_is_a_404_page(moto: None) -> None:
-    answer = call(url_event("GET", path="/admin"), datetime(2026, 11, 23, 17, 0, tzinfo=UTC))
-    assert answer["statusCode"] == 404 and "No such page" in answer["body"]
+    """A browser (`Accept: text/html`) gets a page; anything else a JSON error."""
+    moment = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)
+    browser = url_event("GET", path="/admin")
+    browser["headers"]["accept"] = "text/html,application/xhtml+xml"
+    answer = call(browser, moment)
+    assert answer["statusCode"] == 404 and "<h1>Not found</h1>" in answer["body"]
+    assert "no page at GET /admin" in answer["body"]
+    answer = call(url_event("GET", path="/admin"), moment)
+    assert answer["statusCode"] == 404
+    assert json.loads(answer["body"]) == {"error": "no page at GET /admin"}
 
 
 def test_the_key_is_never_in_a_page_or_a_log(
