@@ -34,9 +34,9 @@ from datetime import datetime
 from typing import Any
 
 from powercycle import app, aws
-from powercycle.cli import preview
 from powercycle.cli.check import validate
 from powercycle.cli.output import Output, UsageError, parse_duration, parse_time, warn
+from powercycle.cli.preview import NextPass, describe, next_passes, next_start, untagged
 from powercycle.cli.run import EXIT_FAILED, EXIT_OK, settings
 from powercycle.config import Config
 from powercycle.core.schedule import ScheduleError, format_utc
@@ -63,7 +63,7 @@ class Target:
     done: str = ""
     found: Found | None = field(default=None, repr=False)
     tagger: Tagger | None = field(default=None, repr=False)
-    next: preview.NextPass | None = None
+    next: NextPass | None = None
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -182,7 +182,7 @@ def untag(args: argparse.Namespace, now: datetime) -> int:
             target.error = aws.describe_error(exc)
         else:
             target.done = "removed " + ", ".join(sorted(keys))
-            target.next = preview.untagged(config)
+            target.next = untagged(config)
     return finish(args, targets)
 
 
@@ -230,9 +230,7 @@ def unsnooze(args: argparse.Namespace, now: datetime) -> int:
 def foresee(config: Config, targets: Sequence[Target], now: datetime) -> None:
     """Set each written target's `next`: what the next pass will do to it, and when."""
     for target, outcome in _passes(config, targets, now):
-        target.next = (
-            outcome if isinstance(outcome, preview.NextPass) else (preview.describe(outcome, now))
-        )
+        target.next = outcome if isinstance(outcome, NextPass) else (describe(outcome, now))
 
 
 def next_starts(
@@ -242,10 +240,10 @@ def next_starts(
     target without one gets the error saying why, and nothing is written to it."""
     found: list[tuple[Target, datetime]] = []
     for target, outcome in _passes(config, targets, now):
-        if isinstance(outcome, preview.NextPass):
+        if isinstance(outcome, NextPass):
             target.error = f"refused, nothing written: {outcome.sentence}"
             continue
-        start = preview.next_start(outcome, now)
+        start = next_start(outcome, now)
         if isinstance(start, str):
             target.error = f"refused, nothing written: {start}"
         else:
@@ -255,7 +253,7 @@ def next_starts(
 
 def _passes(
     config: Config, targets: Sequence[Target], now: datetime
-) -> list[tuple[Target, Outcome | preview.NextPass]]:
+) -> list[tuple[Target, Outcome | NextPass]]:
     """A dry-run pass over the targets found (by the provider that found each): each
     target's outcome, or the NextPass saying why there is none."""
     done = [t for t in targets if t.error is None and t.tagger is not None]
@@ -263,12 +261,12 @@ def _passes(
     for target in done:
         assert target.tagger is not None
         by_provider.setdefault(target.tagger, []).append(target.id)
-    outcomes = preview.next_passes(config, by_provider, now)
-    answers: list[tuple[Target, Outcome | preview.NextPass]] = []
+    outcomes = next_passes(config, by_provider, now)
+    answers: list[tuple[Target, Outcome | NextPass]] = []
     for target in done:
         assert target.tagger is not None
         found = outcomes.get((target.tagger, target.id))
-        answers.append((target, preview.untagged(config) if found is None else found))
+        answers.append((target, untagged(config) if found is None else found))
     return answers
 
 

@@ -9,9 +9,10 @@ the form Chatbot's own samples use and turns into the channel's link markup.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from powercycle.report.notices import Notice
+if TYPE_CHECKING:  # notices imports this module when a warning goes out as chatbot
+    from powercycle.report.notices import Notice
 
 DESCRIPTION_LIMIT = 8000  # Chatbot drops longer content; a warning is far shorter
 
