@@ -508,6 +508,24 @@ def test_plan_piped_is_json_and_plans_another_moment(
     assert STATE_TAG not in tags_of(ec2, box)
 
 
+def test_plan_shows_what_is_excluded_and_why(ec2: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """Production by any of the default spellings (case and spaces ignored): `plan` names
+    the exclusion that keeps each one untouched, and nothing is written."""
+    boxes = {
+        spelling: launch(ec2, {TAG: LONDON, "Environment": spelling})[0]
+        for spelling in ("Production", " prod ", "P")
+    }
+    with freeze_time("2026-11-23 18:00:00"):
+        code = main(["plan"])
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)["resources"]}
+    assert code == 0
+    for spelling, box in boxes.items():
+        value = spelling.strip().lower()
+        assert rows[box]["action"] is None
+        assert rows[box]["reason"] == f"excluded:environment={value}", rows[box]
+        assert STATE_TAG not in tags_of(ec2, box)
+
+
 def test_plan_of_nothing_warns(moto: None, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan"]) == 0
     out, err = capsys.readouterr()
