@@ -6,12 +6,15 @@ schedule's over whole years, clock changes included."""
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from freezegun import freeze_time
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from powercycle.cli import main
 from powercycle.core.schedule import Event, Schedule, parse_schedule
 from powercycle.core.tags import tag_safe
 from powercycle.core.uptime import parse_uptime, to_uptime
@@ -154,3 +157,30 @@ def test_any_twin_given_has_the_same_events(starts: list[str], stops: list[str],
     value = to_uptime(schedule)
     if value is not None:
         assert same_year(parse_uptime(value), schedule)
+
+
+# --- `check` shows the uptime twin of inline JSON ------------------------------------------
+
+
+def test_check_shows_the_uptime_twin_of_inline_json(capsys: pytest.CaptureFixture[str]) -> None:
+    value = '{"start": "0 8 * * 1-5", "stop": "55 17 * * 1-5", "tz": "Europe/London"}'
+    with freeze_time("2026-11-27 12:00:00"):
+        code = main(["check", value, "--count", "1"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert out.splitlines()[:2] == [
+        "valid schedule, zone Europe/London",
+        "uptime twin (tag-safe): Mon-Fri 08:00-17:55 Europe/London",
+    ]
+    with freeze_time("2026-11-27 12:00:00"):
+        assert main(["check", "--json", value]) == 0
+    assert json.loads(capsys.readouterr().out)["uptimeTwin"] == "Mon-Fri 08:00-17:55 Europe/London"
+
+
+def test_check_shows_no_uptime_twin_when_there_is_none(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    value = '{"start": "0 8 * * 1-5", "stop": "55 17 * * 1-5", "skip": ["2026-12-25"]}'
+    with freeze_time("2026-11-27 12:00:00"):
+        assert main(["check", "--json", value]) == 0
+    assert "uptimeTwin" not in json.loads(capsys.readouterr().out)

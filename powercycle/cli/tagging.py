@@ -37,7 +37,7 @@ from datetime import datetime
 from typing import Any
 
 from powercycle import app, aws
-from powercycle.cli.check import Checked, validate
+from powercycle.cli.check import validate
 from powercycle.cli.output import Output, UsageError, parse_duration, parse_time, warn
 from powercycle.cli.preview import NextPass, describe, next_passes, next_start, untagged
 from powercycle.cli.run import EXIT_FAILED, EXIT_OK, settings
@@ -133,7 +133,7 @@ def tag(args: argparse.Namespace, now: datetime) -> int:
         return EXIT_FAILED
     for warning in checked.warnings:
         warn(warning)
-    value, twin = args.schedule, _twin(args.schedule, checked)
+    value, twin = args.schedule, checked.uptime  # inline JSON's tag-safe twin, if any
     if not tag_safe(value) and twin is None:
         if args.tag_safe:
             print(f"refused, nothing tagged: {_not_taken(None, value)}", file=sys.stderr)
@@ -162,13 +162,6 @@ def tag(args: argparse.Namespace, now: datetime) -> int:
         write(safe, {config.tag: twin}, f"{written}: written as `{twin}`, its tag-safe twin")
     foresee(config, targets, now)
     return finish(args, targets)
-
-
-def _twin(value: str, checked: Checked) -> str | None:
-    """An inline JSON schedule's uptime twin (the same transitions), if it has one."""
-    if uptime.shape(value) != "json" or checked.twin is not None:
-        return None
-    return uptime.to_uptime(checked.schedule)
 
 
 def _kinds_of(ref: str) -> list[Kind]:
