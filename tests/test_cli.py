@@ -46,6 +46,7 @@ def test_check_the_seed_schedule(capsys: pytest.CaptureFixture[str]) -> None:
     assert (code, err) == (0, "")
     assert out.splitlines() == [
         "valid schedule, zone UTC",
+        "uptime twin (tag-safe): Mon-Fri 08:00-17:55 UTC",
         "latest event: start Mon 2026-11-23 08:00 UTC  (2026-11-23T08:00:00Z)",
         "next 5 transitions:",
         "  stop  Mon 2026-11-23 17:55 UTC  (2026-11-23T17:55:00Z)",

@@ -21,6 +21,7 @@ from freezegun import freeze_time
 from powercycle import aws as aws_module
 from powercycle.cli import main
 from powercycle.core.schedule import parse_schedule_text
+from powercycle.core.uptime import parse_uptime, shape
 from tests.deploy_support import FAKE_CREDENTIALS, REGION, REPO, moto_server, subprocess_env
 
 EXAMPLE_ID = "i-0123456789abcdef0"
@@ -173,6 +174,9 @@ def test_every_readme_tagging_command_works_as_pasted(
             value = found.get(TAG)
             if value is not None and not value.startswith("s3://"):
                 # A run accepts what was written: the quoting survived the shell and the CLI.
-                parse_schedule_text(value)
+                if shape(value) == "uptime":
+                    parse_uptime(value)
+                else:
+                    parse_schedule_text(value)
                 if value.startswith("{") and "start" in value:
                     assert json.loads(value)["start"] == "0 8 * * 1-5", (kind, command)

@@ -334,6 +334,8 @@ def tag(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 ALTERNATIVES = ("Mon-Fri 08:00-17:55 Europe/London", "POWERCYCLE_SCHEDULES", "https://")
+# Inline JSON the uptime form cannot say (enforce): no tag-safe twin.
+NO_TWIN = '{"start": "0 8 * * 1-5", "stop": "55 17 * * 1-5", "enforce": true}'
 
 
 def test_tag_refuses_inline_json_by_arn_before_any_call(
@@ -348,14 +350,20 @@ def test_tag_refuses_inline_json_by_arn_before_any_call(
         raise AssertionError("a call was made")
 
     monkeypatch.setattr(aws, "client", no_call)
-    code, out, err = tag(capsys, cluster_arn(), "--schedule", SEED)
+    code, out, err = tag(capsys, cluster_arn(), "--schedule", NO_TWIN)
     assert (code, out) == (1, "")
     assert err.startswith("refused, nothing tagged: EKS cluster tags take only letters")
+    assert "inline JSON schedule without an uptime twin" in err
+    assert all(alternative in err for alternative in ALTERNATIVES)
+    # --tag-safe: refused on every kind, before any call too.
+    code, out, err = tag(capsys, "dev", "--tag-safe", "--schedule", NO_TWIN)
+    assert (code, out) == (1, "")
+    assert err.startswith("refused, nothing tagged: with --tag-safe, tags take only letters")
     assert all(alternative in err for alternative in ALTERNATIVES)
 
 
 @pytest.mark.parametrize(
-    "value", [SEED, "s3://schedules/teams.json#office"], ids=["inline JSON", "#name"]
+    "value", [NO_TWIN, "s3://schedules/teams.json#office"], ids=["inline JSON", "#name"]
 )
 def test_tag_refuses_what_the_kind_s_tags_refuse_once_found_by_name(
     eks: Any, no_json_eks: None, capsys: pytest.CaptureFixture[str], value: str
@@ -369,7 +377,7 @@ def test_tag_refuses_what_the_kind_s_tags_refuse_once_found_by_name(
     code, out, _ = tag(capsys, "dev", "--schedule", value, "--json")
     (row,) = json.loads(out)
     assert code == 1 and row["kind"] == "eks"
-    assert "an inline JSON schedule cannot be written there" in row["error"]
+    assert "cannot be written there" in row["error"]
     assert TAG not in eks.describe_cluster(name="dev")["cluster"]["tags"]
 
 
@@ -381,6 +389,30 @@ def test_tag_writes_the_uptime_form_where_json_is_refused(
     code, _, _ = tag(capsys, cluster_arn(), "--schedule", value)
     assert code == 0
     assert eks.describe_cluster(name="dev")["cluster"]["tags"][TAG] == value
+
+
+def test_tag_writes_inline_json_as_its_uptime_twin_where_json_is_refused(
+    eks: Any, no_json_eks: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_cluster(eks, {"web": [1, 1, 2]}, {})
+    value = (
+        '{"start": "0 8 * * 1-5", "stop": ["55 17 * * 1-4", "0 16 * * 5"], "tz": "Europe/London"}'
+    )
+    code, out, _ = tag(capsys, cluster_arn(), "--schedule", value)
+    twin = "Mon-Thu 08:00-17:55 + Fri 08:00-16:00 Europe/London"
+    assert code == 0
+    assert f"written as `{twin}`, its tag-safe twin" in out
+    assert eks.describe_cluster(name="dev")["cluster"]["tags"][TAG] == twin
+
+
+def test_tag_safe_writes_the_twin_on_a_kind_that_takes_json(
+    eks: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_cluster(eks, {"web": [1, 1, 2]}, {})
+    code, out, _ = tag(capsys, "dev", "--tag-safe", "--schedule", SEED, "--json")
+    (row,) = json.loads(out)
+    assert code == 0 and "its tag-safe twin" in row["result"]
+    assert eks.describe_cluster(name="dev")["cluster"]["tags"][TAG] == "Mon-Fri 08:00-17:55 UTC"
 
 
 def test_tag_still_writes_json_where_the_service_takes_it(

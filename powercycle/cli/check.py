@@ -49,6 +49,8 @@ class Checked:
     warnings: list[str] = field(default_factory=list)
     # An uptime value's JSON twin: the schedule it stands for.
     twin: dict[str, object] | None = None
+    # An inline JSON schedule's uptime twin: the tag-safe value with its transitions.
+    uptime: str | None = None
 
 
 def add_parser(sub: Any) -> None:
@@ -102,6 +104,7 @@ def run(args: argparse.Namespace, now: datetime) -> int:
                 "valid": True,
                 "zone": schedule.tz.key,
                 **({"twin": checked.twin} if checked.twin is not None else {}),
+                **({"uptimeTwin": checked.uptime} if checked.uptime is not None else {}),
                 "warnings": checked.warnings,
                 "latestEvent": _event_dict(latest, schedule),
                 "transitions": [_event_dict(e, schedule) for e in upcoming],
@@ -122,6 +125,8 @@ def run(args: argparse.Namespace, now: datetime) -> int:
     print(f"valid schedule, zone {schedule.tz.key}")
     if checked.twin is not None:
         print(f"JSON twin: {json.dumps(checked.twin)}")
+    if checked.uptime is not None:
+        print(f"uptime twin (tag-safe): {checked.uptime}")
     if latest:
         print(f"latest event: {fmt_event(latest, schedule)}")
     if upcoming:
@@ -168,10 +173,11 @@ def validate(text: str, config: Config, *, now: datetime | None = None) -> Check
     if sources.locate(text) is None and form == "json":
         doc = parse_strict(text)
         schedule = parse_schedule(doc, default_tz=config.default_tz)
-        if schedule.calendars:
-            from powercycle.sources import calendars
+        if not schedule.calendars:
+            return Checked(schedule, warnings(schedule), uptime=uptime.to_uptime(schedule))
+        from powercycle.sources import calendars
 
-            schedule = calendars.with_calendars(schedule, config, now=now or datetime.now(UTC))
+        schedule = calendars.with_calendars(schedule, config, now=now or datetime.now(UTC))
     else:
         schedule = sources.resolve(text, config, now=now or datetime.now(UTC))
     return Checked(schedule, warnings(schedule))

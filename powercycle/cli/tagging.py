@@ -9,9 +9,12 @@ listing them, and nothing is written to any of them.
 * `tag` validates the value first, as `check` does, and refuses one a run would refuse
   or that cannot be a tag value (over 256 characters); warnings are printed and the tag
   is still written. On a kind whose service refuses JSON in a tag (`Kind.json_tags`
-  False: RDS, ECS) a value that is not tag-safe (inline JSON above all) is refused, naming
-  the forms that are: before any call when every ref can only be such a kind (an ARN),
-  else once the resources are found, before anything is written.
+  False: RDS, ECS), or on every kind with `--tag-safe`, a value that is not tag-safe is
+  written as a form the service takes: an inline JSON schedule with an uptime twin (the
+  same transitions, `core.uptime.to_uptime`) as that twin, saying so; any other is
+  refused, naming the forms that are: before any call when every ref can only be such a
+  kind (an ARN) or with `--tag-safe`, else once the resources are found, before anything
+  is written.
 * `untag` removes the schedule tag and every `powercycle:*` tag (state, snooze, the
   bookkeeping of attempts and operations): the scheduler forgets it. It refuses while the
   resource carries a memory (sizes or a type powercycle gives back at the next start),
@@ -39,6 +42,7 @@ from powercycle.cli.output import Output, UsageError, parse_duration, parse_time
 from powercycle.cli.preview import NextPass, describe, next_passes, next_start, untagged
 from powercycle.cli.run import EXIT_FAILED, EXIT_OK, settings
 from powercycle.config import Config
+from powercycle.core import uptime
 from powercycle.core.schedule import ScheduleError, format_utc
 from powercycle.core.tags import SEAL_PREFIX, is_memory, tag_safe
 from powercycle.engine import Outcome
@@ -77,6 +81,12 @@ def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     tag.add_argument("resources", **resources)
     tag.add_argument("--schedule", required=True, metavar="VALUE", help="the tag value")
+    tag.add_argument(
+        "--tag-safe",
+        action="store_true",
+        help="write only tag-safe values on every kind (a tagging policy that imposes "
+        "RDS's characters everywhere): inline JSON as its uptime twin, else refused",
+    )
     untag = sub.add_parser(
         "untag",
         parents=[common],
@@ -123,21 +133,33 @@ def tag(args: argparse.Namespace, now: datetime) -> int:
         return EXIT_FAILED
     for warning in checked.warnings:
         warn(warning)
-    if not tag_safe(args.schedule):
+    value, twin = args.schedule, checked.uptime  # inline JSON's tag-safe twin, if any
+    if not tag_safe(value) and twin is None:
+        if args.tag_safe:
+            print(f"refused, nothing tagged: {_not_taken(None, value)}", file=sys.stderr)
+            return EXIT_FAILED
         kinds = [_kinds_of(ref) for ref in args.resources]
         if all(k and not any(kind.json_tags for kind in k) for k in kinds):
-            print(f"refused, nothing tagged: {_not_taken(kinds[0][0])}", file=sys.stderr)
+            print(f"refused, nothing tagged: {_not_taken(kinds[0][0], value)}", file=sys.stderr)
             return EXIT_FAILED
     targets = find(args.resources, config)
+    safe: list[Target] = []
     for target in targets:
-        refuses = target.error is None and not REGISTRY[target.kind].json_tags
-        if refuses and not tag_safe(args.schedule):
-            target.error = f"refused, nothing tagged: {_not_taken(REGISTRY[target.kind])}"
-            continue
+        refuses = target.error is None and (args.tag_safe or not REGISTRY[target.kind].json_tags)
+        if refuses and not tag_safe(value):
+            if twin is None:
+                target.error = (
+                    f"refused, nothing tagged: {_not_taken(REGISTRY[target.kind], value)}"
+                )
+                continue
+            safe.append(target)
         excluded = config.excluded_by(target.tags) if target.error is None else None
         if excluded:
             warn(f"{target.ref} carries {excluded}: excluded, the scheduler will not touch it")
-    write(targets, {config.tag: args.schedule}, f"tagged {config.tag}")
+    written = f"tagged {config.tag}"
+    write([t for t in targets if t not in safe], {config.tag: value}, written)
+    if twin is not None:
+        write(safe, {config.tag: twin}, f"{written}: written as `{twin}`, its tag-safe twin")
     foresee(config, targets, now)
     return finish(args, targets)
 
@@ -147,14 +169,21 @@ def _kinds_of(ref: str) -> list[Kind]:
     return [kind for kind in REGISTRY.values() if kind.claims(ref)]
 
 
-def _not_taken(kind: Kind) -> str:
-    """Why a schedule is refused on a kind whose service refuses JSON in a tag."""
+def _not_taken(kind: Kind | None, value: str) -> str:
+    """Why `value` is refused on a kind whose service refuses JSON in a tag (None: on
+    every kind, `--tag-safe`)."""
+    where = f"{kind.title} tags take" if kind else "with --tag-safe, tags take"
+    what = (
+        "an inline JSON schedule without an uptime twin (one with skip dates, enforce, "
+        "maxRuntime, calendars or crons the uptime form cannot say)"
+        if uptime.shape(value) == "json"
+        else "this value"
+    )
     return (
-        f"{kind.title} tags take only letters, digits, spaces and _ . : / = + - @, so an "
-        "inline JSON schedule cannot be written there; use the uptime form "
-        "(`Mon-Fri 08:00-17:55 Europe/London`), a schedule library name "
-        "(`office-hours`, from POWERCYCLE_SCHEDULES) or a URL (https:// or s3://, "
-        "without #name)"
+        f"{where} only letters, digits, spaces and _ . : / = + - @, so {what} cannot be "
+        "written there; use the uptime form (`Mon-Fri 08:00-17:55 Europe/London`), a "
+        "schedule library name (`office-hours`, from POWERCYCLE_SCHEDULES) or a URL "
+        "(https:// or s3://, without #name)"
     )
 
 

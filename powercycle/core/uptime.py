@@ -34,13 +34,15 @@ and the expected shape.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, available_timezones
 
+from powercycle.core.cron import CronError, compile_cron
 from powercycle.core.document import show
-from powercycle.core.schedule import MAX_CRONS, Schedule, ScheduleError, parse_schedule
+from powercycle.core.schedule import MAX_CRONS, Event, Schedule, ScheduleError, parse_schedule
 
 EXAMPLE = "Mon-Fri 08:00-17:55 Europe/London"
 MAX_LENGTH = 1024
@@ -263,3 +265,126 @@ def _quote(token: str) -> str:
 
 def _error(text: str, problem: str) -> UptimeError:
     return UptimeError(f"uptime {show(text, 80)}: {problem}; expected a shape like {EXAMPLE}")
+
+
+# --- the other way: a JSON schedule's uptime twin ------------------------------------------
+
+_WEEK = 7 * 1440  # minutes
+_DAY_TITLES = tuple(name.title() for name in _DAY_NAMES)
+_MONDAY_FIRST = (1, 2, 3, 4, 5, 6, 0)
+
+
+def to_uptime(schedule: Schedule) -> str | None:
+    """The uptime value meaning exactly `schedule`, or None when it has none.
+
+    It has one when it is only start and stop crons at a fixed minute and hour on sets of
+    week days (no day of month, month, `L`, `#`), each start followed in the week by one
+    stop at most 24 hours later (a stop at a start's instant counts for nothing: start wins
+    the tie), and nothing else (no `skip`, `calendars`, `enforce`, `hibernate`,
+    `maxRuntime`, `resume`, `via`, `fallbackTypes`). The twin is read back and its
+    transitions compared with the schedule's over weeks around the zone's clock changes;
+    any difference answers None."""
+    bare = Schedule(start=schedule.start, stop=schedule.stop, tz=schedule.tz)
+    zone = schedule.tz.key
+    if schedule != bare or not zone or not schedule.start or not schedule.stop:
+        return None
+    starts, stops = _weekly(schedule.start), _weekly(schedule.stop)
+    if starts is None or stops is None:
+        return None
+    events = sorted([(t, "start") for t in starts] + [(t, "stop") for t in stops - starts])
+    ranges: dict[tuple[int, int], set[int]] = {}
+    for i, (begin, action) in enumerate(events):
+        end, after = events[(i + 1) % len(events)]
+        if action == "stop":  # a stop must end the uptime a start began
+            if events[i - 1][1] != "start":
+                return None
+            continue
+        # A stop at the next start's instant counts for nothing but ends this range.
+        if after != "stop" and end not in stops:
+            return None
+        length = (end - begin) % _WEEK or _WEEK
+        if length > 1440 or (length == 1440 and begin % 1440):  # 08:00-08:00 is refused
+            return None
+        ranges.setdefault((begin % 1440, begin % 1440 + length), set()).add(begin // 1440)
+    twin = " + ".join(
+        f"{_day_spec(days)} {_clock(first)}-{_clock(last % 1440 or (last and 1440))}"
+        for (first, last), days in sorted(ranges.items(), key=lambda r: (_first(r[1]), r[0]))
+    )
+    value = f"{twin} {zone}"
+    return value if _same(schedule, value) else None
+
+
+def _weekly(crons: tuple[str, ...]) -> set[int] | None:
+    """The minutes of the week (Sunday 00:00 is 0) the crons fire at, or None when one of
+    them is not a fixed time on week days."""
+    found: set[int] = set()
+    for expr in crons:
+        try:
+            cron = compile_cron(expr)
+        except CronError:
+            return None
+        fields, days = cron.key[0], cron.days
+        restricted = days.months, days.doms, days.nearest
+        if days.nth or days.last_dom or days.either or any(x is not None for x in restricted):
+            return None
+        if not isinstance(fields, tuple):
+            return None
+        minutes, hours = fields[0], fields[1]
+        if len(minutes) != 1 or len(hours) != 1 or not f"{minutes[0]}{hours[0]}".isdigit():
+            return None
+        dows = set(range(7)) if days.dows is None else {d % 7 for d in days.dows}
+        at = int(hours[0]) * 60 + int(minutes[0])
+        found.update(d * 1440 + at for d in dows)
+    return found
+
+
+def _day_spec(days: set[int]) -> str:
+    """`Mon-Fri`, `Sat-Sun`, `Mon+Wed+Fri`, `Fri-Mon` (runs wrap the week), `Mon-Sun`."""
+    if len(days) == 7:
+        return "Mon-Sun"
+    runs: list[list[int]] = []
+    for day in _MONDAY_FIRST:
+        if day in days:
+            if runs and runs[-1][-1] == (day - 1) % 7:
+                runs[-1].append(day)
+            else:
+                runs.append([day])
+    if len(runs) > 1 and runs[0][0] == 1 and runs[-1][-1] == 0:  # ... Sun + Mon ...: wrap
+        runs[0] = runs.pop() + runs[0]
+    return "+".join(
+        _DAY_TITLES[r[0]] if len(r) == 1 else f"{_DAY_TITLES[r[0]]}-{_DAY_TITLES[r[-1]]}"
+        for r in runs
+    )
+
+
+def _first(days: set[int]) -> int:
+    return min(_MONDAY_FIRST.index(d) for d in days)
+
+
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _same(schedule: Schedule, value: str) -> bool:
+    """Whether `value` reads back as a schedule with `schedule`'s transitions over a plain
+    fortnight and the fortnights around each clock change of its zone (in 2026)."""
+    try:
+        twin = parse_uptime(value)
+    except ScheduleError:
+        return False
+    if twin.tz.key != schedule.tz.key:
+        return False
+    begin = datetime(2026, 1, 5, tzinfo=UTC)
+    moments = [begin]
+    noon = [begin + timedelta(days=d, hours=12) for d in range(366)]
+    offsets = [m.astimezone(schedule.tz).utcoffset() for m in noon]
+    moments += [noon[d] - _FORTNIGHT / 2 for d in range(1, 366) if offsets[d] != offsets[d - 1]]
+    return all(_transitions(schedule, m) == _transitions(twin, m) for m in moments)
+
+
+_FORTNIGHT = timedelta(days=14)
+
+
+def _transitions(schedule: Schedule, after: datetime) -> list[Event]:
+    end = after + _FORTNIGHT
+    return list(itertools.takewhile(lambda e: e.time <= end, schedule.events_after(after)))
