@@ -14,10 +14,10 @@ import pytest
 
 from powercycle import aws
 from powercycle.config import Config
-from powercycle.core import tags as memory
+from powercycle.core import tags_sizes as memory
 from powercycle.core.decide import Power
 from powercycle.core.tags import NODEGROUPS as TAG
-from powercycle.core.tags import Sizes
+from powercycle.core.tags_sizes import Sizes
 from powercycle.core.verify import ATTEMPTS_TAG as ATTEMPTS
 from powercycle.handler import run_event
 from powercycle.local.castai_standin import CastAIStandin

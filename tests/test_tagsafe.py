@@ -33,12 +33,10 @@ from powercycle.core.tags import (
     Attempts,
     Capacity,
     OperationTag,
-    Sizes,
-    encode_sizes,
-    remembered_sizes,
     seal_tag,
     tag_safe,
 )
+from powercycle.core.tags_sizes import Sizes, encode_sizes, remembered_sizes
 from powercycle.handler import run_event
 from powercycle.providers import REGISTRY
 from tests.helpers import (

@@ -25,11 +25,10 @@ from powercycle.core.tags import (
     TYPE,
     Capacity,
     OperationTag,
-    Sizes,
     TagError,
-    remembered_sizes,
     seal_tag,
 )
+from powercycle.core.tags_sizes import Sizes, remembered_sizes
 from powercycle.handler import run_event
 from powercycle.providers.eks import nodegroups as ng
 from tests.helpers import (
@@ -597,7 +596,7 @@ def test_seal_refuses_sizes_above_the_current_maximum(
 
 def test_sizes_split_in_parts_round_trip_through_the_seal() -> None:
     memory = {f"ng-{i}-{'y' * 50}": Sizes(1, 2, 3) for i in range(10)}
-    from powercycle.core.tags import encode_sizes
+    from powercycle.core.tags_sizes import encode_sizes
 
     parts = encode_sizes(memory)
     tags = sealed(KEY, "arn:x", NODEGROUPS, parts)
