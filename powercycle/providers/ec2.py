@@ -46,7 +46,7 @@ from powercycle.core.model import DEFERRED, ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action
 from powercycle.core.tags import Attempts
 from powercycle.core.verify import ATTEMPTS_TAG
-from powercycle.providers.base import Kind, Provider
+from powercycle.providers.base import Kind, per_region
 from powercycle.providers.ec2_cli import ID, KIND, Ec2Cli, tag_command
 from powercycle.providers.ec2_cli import arn as instance_arn
 from powercycle.providers.ec2_fallback import Facts, TypeGuard
@@ -88,20 +88,6 @@ MAX_BACKOFF_S = 10.0
 _NO_FALLBACK = frozenset(
     {"InvalidInstanceID.NotFound", "InvalidInstanceID.Malformed", "IncorrectInstanceState"}
 )
-
-
-def providers(
-    config: Config,
-    regions: Sequence[str],
-    *,
-    budget: Budget | None = None,
-    credentials: str = aws.OWN,
-    account: str = "",
-) -> list[Provider]:
-    return [
-        Ec2Provider(config, region, budget=budget, credentials=credentials, account=account)
-        for region in regions
-    ]
 
 
 class Ec2Provider(Ec2Cli, Ec2Verify):
@@ -362,6 +348,8 @@ def _chunks(items: Sequence[str] | Iterable[str], size: int) -> Iterator[list[st
     if batch:
         yield batch
 
+
+providers = per_region(Ec2Provider)
 
 DECLARATION = Kind(
     name=KIND,

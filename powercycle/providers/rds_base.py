@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 from powercycle import aws
 from powercycle.core import verify
 from powercycle.core.decide import Power, StateTagError, parse_state
-from powercycle.core.model import DEFERRED, ActionError, ActRequest, Resource
+from powercycle.core.model import ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action
 from powercycle.core.tags import Attempts
 from powercycle.core.verify import ATTEMPTS_TAG
-from powercycle.providers.base import Found
+from powercycle.providers.base import Found, error_resource, pool_answer
 from powercycle.providers.rds_common import (
     Refusal,
     StatusError,
@@ -43,8 +43,8 @@ from powercycle.providers.rds_common import (
     tags_of,
 )
 from powercycle.runtime.budget import Budget
-from powercycle.runtime.pool import Deferred, map_guarded
-from powercycle.runtime.text import error_line, first_line
+from powercycle.runtime.pool import map_guarded
+from powercycle.runtime.text import error_line
 
 if TYPE_CHECKING:
     from powercycle.config import Config
@@ -129,7 +129,8 @@ class RdsProvider:
             resource = self._resource(answer)
             cluster = self.spec.member_of(answer)
             if cluster:
-                resource = self._error(
+                resource = error_resource(
+                    self,
                     resource.id,
                     resource.tags,
                     f"a member of DB cluster {cluster}: start or stop its cluster",
@@ -161,13 +162,13 @@ class RdsProvider:
                 power = power_of(status)
             except StatusError as exc:
                 if not (verdict.retry and tags[ATTEMPTS_TAG].startswith("start@")):
-                    return self._error(rid, tags, verdict.unhandled or str(exc))
+                    return error_resource(self, rid, tags, verdict.unhandled or str(exc))
                 # A start that ended in an error status: not running, so tried again
                 # (RDS's own way out of `incompatible-network`, for one).
                 power = Power.STOPPED
             return self._make(rid, tags, power, unhandled=verdict.unhandled, retry=verdict.retry)
         except Exception as exc:  # one odd database is its error, not the region's
-            return self._error(rid, safe_tags(answer), f"unreadable: {error_line(exc)}")
+            return error_resource(self, rid, safe_tags(answer), f"unreadable: {error_line(exc)}")
 
     def _make(
         self,
@@ -189,17 +190,6 @@ class RdsProvider:
             skip=skip,
             unhandled=unhandled,
             retry=retry,
-        )
-
-    def _error(self, rid: str, tags: Mapping[str, str], error: str) -> Resource:
-        return Resource(
-            kind=self.kind,
-            id=rid,
-            region=self.region,
-            account=self.account,
-            tags=tags,
-            power=None,
-            error=error,
         )
 
     def _checked(self, tags: Mapping[str, str], status: str) -> verify.Verdict:
@@ -269,7 +259,7 @@ class RdsProvider:
             call(**{self.spec.id_key: rid})
 
         answers = map_guarded(ids, one, workers=WORKERS, budget=self._budget)
-        results.update(zip(ids, (_answer(a) for a in answers), strict=True))
+        results.update(zip(ids, (pool_answer(a) for a in answers), strict=True))
         with_state, alone = verify.accepted(allowed, results, self._config.state_tag)
         self._attempts.update(with_state)
         for rid, attempt in alone.items():
@@ -328,11 +318,3 @@ def _power_or_none(status: str) -> Power | None:
         return power_of(status)
     except StatusError:
         return None
-
-
-def _answer(got: object) -> ActionError | None:
-    if isinstance(got, Deferred):
-        return ActionError(DEFERRED, str(got))
-    if isinstance(got, BaseException):
-        return ActionError(aws.error_code(got), first_line(aws.error_message(got)))
-    return None
