@@ -62,7 +62,14 @@ from powercycle.providers.asg_groups import (
     tag_spec,
     tags_of,
 )
-from powercycle.providers.base import Kind, error_resource, per_region, pool_answer, started_at
+from powercycle.providers.base import (
+    Kind,
+    RegionalProvider,
+    error_resource,
+    per_region,
+    pool_answer,
+    started_at,
+)
 from powercycle.providers.verify import asg_seen
 from powercycle.runtime.budget import Budget
 from powercycle.runtime.pool import map_guarded
@@ -78,8 +85,9 @@ ACTIVITIES = 20  # the latest scaling activities read for a group with a pending
 WORKERS = 8
 
 
-class AsgProvider(AsgCli):
+class AsgProvider(AsgCli, RegionalProvider):
     kind = KIND
+    service = "autoscaling"
 
     def __init__(
         self,
@@ -91,29 +99,15 @@ class AsgProvider(AsgCli):
         credentials: str = aws.OWN,
         account: str = "",
     ) -> None:
-        self.region = region
-        self.account = account
-        self._config = config
-        self._client = client
-        self._budget = budget or Budget.unlimited()
-        self._credentials = credentials
+        super().__init__(
+            config, region, client=client, budget=budget, credentials=credentials, account=account
+        )
         # name -> sizes as discovered: what a stop remembers, what a start compares.
         self._groups: dict[str, Capacity] = {}
         self._remembered: dict[str, Mapping[str, str]] = {}
         self._arns: dict[str, str] = {}
         self._maxima: dict[str, int] = {}
         self._key = sealkey.for_pass(config, budget)
-        # Attempts of this pass's accepted actions, written with the state tag (`record`).
-        self._attempts: dict[str, Attempts] = {}
-
-    def __repr__(self) -> str:
-        return f"AsgProvider({self.account or 'own'}, {self.region})"
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("autoscaling", self.region, credentials=self._credentials)
-        return self._client
 
     # --- discovery ---------------------------------------------------------------------
 

@@ -11,12 +11,14 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
+from powercycle import aws
 from powercycle.aws import OWN, action_error
 from powercycle.core.decide import StateTagError, parse_state
 from powercycle.core.model import DEFERRED, ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action
+from powercycle.core.tags import Attempts
 from powercycle.runtime.budget import Budget
 from powercycle.runtime.pool import Deferred
 
@@ -162,6 +164,43 @@ def cli_json(value: object) -> str:
 
 
 # --- what every kind's provider says the same way -------------------------------------------
+
+
+class RegionalProvider:
+    """What every AWS kind's provider holds for one pass in one region: the settings, the
+    pass budget, the account it acts in (`""`: its own) and its main client (`service`),
+    made on first use with that account's credentials. A kind adds its own fields."""
+
+    kind: str
+    service: ClassVar[str]
+
+    def __init__(
+        self,
+        config: Config,
+        region: str,
+        *,
+        client: Any = None,
+        budget: Budget | None = None,
+        credentials: str = OWN,
+        account: str = "",
+    ) -> None:
+        self.region = region
+        self.account = account
+        self._config = config
+        self._client = client
+        self._budget = budget or Budget.unlimited()
+        self._credentials = credentials
+        # Attempts of this pass's accepted actions, written with the state tag (`record`).
+        self._attempts: dict[str, Attempts] = {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.account or 'own'}, {self.region})"
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = aws.client(self.service, self.region, credentials=self._credentials)
+        return self._client
 
 
 def started_at(tags: Mapping[str, str], state_tag: str) -> datetime | None:

@@ -40,8 +40,15 @@ from powercycle.core.decide import Power
 from powercycle.core.model import NOTED, ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action
 from powercycle.core.seal import sealed, unsealed
-from powercycle.core.tags import ATTEMPTS, CAPACITY, Attempts, Capacity, TagError, seal_tag
-from powercycle.providers.base import Kind, error_resource, per_region, pool_answer, started_at
+from powercycle.core.tags import ATTEMPTS, CAPACITY, Capacity, TagError, seal_tag
+from powercycle.providers.base import (
+    Kind,
+    RegionalProvider,
+    error_resource,
+    per_region,
+    pool_answer,
+    started_at,
+)
 from powercycle.providers.ecs_cli import EcsCli
 from powercycle.providers.ecs_services import (
     ARN,
@@ -71,8 +78,9 @@ LOG = logging.getLogger("powercycle.ecs")
 WORKERS = 8
 
 
-class EcsProvider(EcsCli):
+class EcsProvider(EcsCli, RegionalProvider):
     kind = KIND
+    service = "ecs"
 
     def __init__(
         self,
@@ -86,29 +94,16 @@ class EcsProvider(EcsCli):
         credentials: str = aws.OWN,
         account: str = "",
     ) -> None:
-        self.region = region
-        self.account = account
-        self._config = config
-        self._client = client
+        super().__init__(
+            config, region, client=client, budget=budget, credentials=credentials, account=account
+        )
         self._scaling = scaling
         self._tagging = tagging
-        self._budget = budget or Budget.unlimited()
-        self._credentials = credentials
         # cluster/service -> as discovered: what a stop remembers, what a start compares.
         self._services: dict[str, Mapping[str, Any]] = {}
         self._arns: dict[str, str] = {}
         self._targets: dict[str, Target | None] = {}
         self._key = sealkey.for_pass(config, budget)
-        self._attempts: dict[str, Attempts] = {}
-
-    def __repr__(self) -> str:
-        return f"EcsProvider({self.account or 'own'}, {self.region})"
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("ecs", self.region, credentials=self._credentials)
-        return self._client
 
     @property
     def tagging(self) -> Any:

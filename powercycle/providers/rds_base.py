@@ -27,9 +27,8 @@ from powercycle.core import verify
 from powercycle.core.decide import Power, StateTagError, parse_state
 from powercycle.core.model import ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action
-from powercycle.core.tags import Attempts
 from powercycle.core.verify import ATTEMPTS_TAG
-from powercycle.providers.base import Found, error_resource, pool_answer
+from powercycle.providers.base import Found, RegionalProvider, error_resource, pool_answer
 from powercycle.providers.rds_common import (
     Refusal,
     StatusError,
@@ -74,8 +73,10 @@ class Spec:
     member_of: Callable[[Mapping[str, Any]], str | None]
 
 
-class RdsProvider:
+class RdsProvider(RegionalProvider):
     """One kind (`Spec`) in one account and region, for one pass."""
+
+    service = "rds"
 
     def __init__(
         self,
@@ -88,27 +89,17 @@ class RdsProvider:
         credentials: str = aws.OWN,
         account: str = "",
     ) -> None:
+        super().__init__(
+            config, region, client=client, budget=budget, credentials=credentials, account=account
+        )
         self.spec = spec
         self.kind = spec.kind
-        self.region = region
-        self.account = account
-        self._config = config
-        self._client = client
-        self._budget = budget or Budget.unlimited()
-        self._credentials = credentials
         self._arns: dict[str, str] = {}  # id -> ARN: what tags are written on
-        self._attempts: dict[str, Attempts] = {}
         # Refused for replicating: maybe a blue/green deployment's (`_blue_green`).
         self._replicating: set[str] = set()
 
     def __repr__(self) -> str:
         return f"RdsProvider({self.kind}, {self.account or 'own'}, {self.region})"
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("rds", self.region, credentials=self._credentials)
-        return self._client
 
     # --- discovery ---------------------------------------------------------------------
 
