@@ -14,7 +14,7 @@ acts: a lane whose schedules are inline (or already fetched) acts while another 
 still waiting for a slow document. A lane still acts in one batch per action and writes
 its state tags once, as before; only when it starts changes. The pass takes about its
 longest single wait (the 15 s document window, or a CAST AI call's 30 s read timeout),
-not their sum. A lane waiting for a document holds one of the `WORKERS`; lanes queued
+not their sum. A lane waiting for a document holds one of the `WORKERS` (`lanes`); lanes queued
 behind it find their documents fetched (or timed out) when they start, so no lane waits
 longer than the window did when resolving was a stage of its own. Owners are warned per
 lane, just before that lane acts, as they were just before the whole pass acted.
@@ -32,44 +32,30 @@ up by the next pass.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import partial
 
-from powercycle import aws, sources
+from powercycle import sources
 from powercycle.config import Config
 from powercycle.core.decide import decide, decide_manual
 from powercycle.core.outcome import Outcome, Summary
 from powercycle.core.schedule import Action, Schedule
 from powercycle.core.tags import Marks, read_marks
-from powercycle.providers import (
-    DEFERRED,
-    NOTED,
-    REGISTRY,
-    ActionError,
-    ActRequest,
-    Provider,
-    all_providers,
-    naming,
-)
+from powercycle.lanes import act_and_record, describe, fail, guarded, report
+from powercycle.providers import REGISTRY, Provider, all_providers, naming
 from powercycle.report.owners import warn_owners
 from powercycle.runtime.budget import Budget
 from powercycle.runtime.pool import Deferred, map_guarded
-from powercycle.runtime.text import error_line
 from powercycle.sources import Schedules
 
 __all__ = ["Outcome", "Summary", "run_manual", "run_pass"]
 
 LOG = logging.getLogger("powercycle")
-WORKERS = 16
 # Regions scanned at once: each describe page is parsed in memory while its region is
 # scanned, so 16 at once cost 16 pages (75 MB more than 4 at once for 16 x 200 instances,
-# measured with bench/scale.py) for little gain in wall time; acting stays at WORKERS.
+# measured with bench/scale.py) for little gain in wall time; acting stays at lanes.WORKERS.
 DISCOVERY_WORKERS = 4
-
-# A lane's work before acting: deciding its resources and warning their owners.
-Prepare = Callable[[Sequence[Outcome]], None]
 
 
 def run_pass(
@@ -94,19 +80,19 @@ def run_pass(
         return [Outcome(resource=r, provider=p) for r in found if config.tag in r.tags]
 
     outcomes = _discover(providers, summary, budget, find)
-    candidates = [o for o in outcomes if _guarded(o, lambda o: _screen(config, o, now))]
+    candidates = [o for o in outcomes if guarded(o, lambda o: _screen(config, o, now))]
     schedules = _resolution(config, candidates, budget, now)
 
     def prepare(mine: Sequence[Outcome]) -> None:
         for outcome in mine:
-            _guarded(outcome, lambda o: _decide(config, o, schedules, now))
+            guarded(outcome, lambda o: _decide(config, o, schedules, now))
         warn_owners(config, mine, now, budget=budget, summary=summary)
 
     try:
-        _act_and_record(config, candidates, budget, prepare=prepare)
+        act_and_record(config, candidates, budget, prepare=prepare)
     finally:
         schedules.close()
-    _report(summary, outcomes)
+    report(summary, outcomes)
     return summary
 
 
@@ -158,9 +144,9 @@ def run_manual(
             refused.update(id(o) for o in hits)
     outcomes = [o for o in outcomes if id(o) not in refused]
     for outcome in outcomes:
-        _guarded(outcome, lambda o: _decide_manual(config, o, action))
-    _act_and_record(config, outcomes, budget)
-    _report(summary, outcomes)
+        guarded(outcome, lambda o: _decide_manual(config, o, action))
+    act_and_record(config, outcomes, budget)
+    report(summary, outcomes)
     return summary
 
 
@@ -214,7 +200,7 @@ def _screen(config: Config, outcome: Outcome, now: datetime) -> bool:
         outcome.result, outcome.reason = "skipped", resource.skip
         return False
     if resource.error:
-        _fail(outcome, "error", resource.error)
+        fail(outcome, "error", resource.error)
         return False
     return True
 
@@ -231,14 +217,14 @@ def _decide(config: Config, outcome: Outcome, schedules: Schedules, now: datetim
     resource = outcome.resource
     schedule = schedules.get(resource.tags[config.tag], "schedule not resolved")
     if not isinstance(schedule, Schedule):
-        _fail(outcome, "bad-schedule", f"{config.tag}: {schedule}")
+        fail(outcome, "bad-schedule", f"{config.tag}: {schedule}")
         return
     marks = outcome.marks or Marks(problem="powercycle:* tags not read")
     if marks.problem:
-        _fail(outcome, "bad-tag", f"{marks.problem}; fix or delete the tag")
+        fail(outcome, "bad-tag", f"{marks.problem}; fix or delete the tag")
         return
     if resource.power is None:
-        _fail(outcome, "error", "power state unknown")
+        fail(outcome, "error", "power state unknown")
         return
     decision = decide(
         schedule,
@@ -269,176 +255,14 @@ def _decide_manual(config: Config, outcome: Outcome, action: Action) -> None:
     outcome.decision = decision
     outcome.reason = decision.reason
     if decision.reason.startswith("refused"):
-        _fail(outcome, "refused", f"manual {action} {decision.reason}")
+        fail(outcome, "refused", f"manual {action} {decision.reason}")
     elif decision.reason == "in-transition":
         outcome.result = "skipped"
     elif decision.action is not None:
         outcome.result = "planned"
 
 
-def _act_and_record(
-    config: Config,
-    outcomes: Sequence[Outcome],
-    budget: Budget,
-    *,
-    prepare: Prepare | None = None,
-) -> None:
-    """A lane per provider, in parallel: `prepare` its resources (decide, warn), act in
-    batches, then write that provider's state tags."""
-    lanes: dict[Provider, list[Outcome]] = defaultdict(list)
-    for outcome in outcomes:
-        lanes[outcome.provider].append(outcome)
-
-    def lane(provider: Provider) -> None:
-        mine = lanes[provider]
-        if prepare is not None:
-            prepare(mine)
-        _tidy(provider, mine)
-        if config.dry_run:
-            _dry_run(mine)
-            return
-        todo = [o for o in mine if o.result in ("planned", "none") and o.decision is not None]
-        batches: dict[Action, list[Outcome]] = defaultdict(list)
-        for outcome in todo:
-            if outcome.action is not None:
-                batches[outcome.action].append(outcome)
-        for action, batch in batches.items():
-            _act(provider, action, batch, budget)
-        _record(config, provider, todo)
-
-    providers = list(lanes)
-    for provider, failure in zip(
-        providers, map_guarded(providers, lane, workers=WORKERS), strict=True
-    ):
-        if isinstance(failure, BaseException):
-            LOG.warning("powercycle: %s: %s", provider.kind, describe(failure))
-            for outcome in lanes[provider]:
-                if outcome.result == "planned":
-                    _fail(outcome, "failed", describe(failure), keep_reason=True)
-
-
-def _tidy(provider: Provider, outcomes: Sequence[Outcome]) -> None:
-    """A provider's writes that are not actions (an EC2 fallback's own type given back),
-    only for resources screened and decided: never an excluded, snoozed or invalid one.
-    A memory it cannot act on is that resource's error: nothing else is done to it."""
-    tidy = getattr(provider, "tidy", None)
-    if tidy is None:
-        return
-    screened = [
-        o
-        for o in outcomes
-        if o.decision is not None and o.result in ("planned", "none") and o.reason != "snoozed"
-    ]
-    if not screened:
-        return
-    errors = tidy([o.resource for o in screened])
-    for outcome in screened:
-        if errors.get(outcome.resource.id):
-            _fail(outcome, "bad-tag", errors[outcome.resource.id])
-
-
-def _dry_run(outcomes: Sequence[Outcome]) -> None:
-    for outcome in outcomes:
-        if outcome.decision and outcome.decision.record and outcome.result != "error":
-            outcome.recorded = outcome.decision.record.tag_value()
-        fallback = outcome.schedule.fallback_types if outcome.schedule else ()
-        if outcome.action == "start" and fallback:
-            # Nothing is changed in a dry run; say what a live pass may change.
-            outcome.warning = (
-                "dry run: if EC2 refuses the start for capacity, a live pass changes the "
-                f"type to {fallback[0]} (then {', '.join(fallback[1:]) or 'nothing else'})"
-            )
-
-
-def _act(provider: Provider, action: Action, batch: list[Outcome], budget: Budget) -> None:
-    if not budget.open():
-        for outcome in batch:
-            outcome.result = "deferred"
-        return
-    try:
-        results = provider.act(action, [_request(o) for o in batch])
-    except Exception as exc:
-        LOG.exception("powercycle: %s %s in %s failed", provider.kind, action, provider.region)
-        results = dict.fromkeys((o.resource.id for o in batch), _action_error(exc))
-    for outcome in batch:
-        error = results.get(outcome.resource.id, ActionError("NoResult", "no answer"))
-        if error is None:
-            outcome.result = "done"
-        elif error.code == DEFERRED:
-            outcome.result = "deferred"
-        elif error.code == NOTED:
-            outcome.result, outcome.warning = "done", error.message
-        else:
-            _fail(outcome, "failed", f"{action} refused: {error}", keep_reason=True)
-
-
-def _request(outcome: Outcome) -> ActRequest:
-    record = outcome.decision.record if outcome.decision else None
-    return ActRequest(outcome.resource, outcome.schedule, record.tag_value() if record else None)
-
-
-def _record(config: Config, provider: Provider, outcomes: Sequence[Outcome]) -> None:
-    """Write the handled event to the state tag of every resource whose action went through."""
-    pending: dict[str, Outcome] = {}
-    for outcome in outcomes:
-        decision = outcome.decision
-        if decision is None or decision.record is None or outcome.error:
-            continue
-        if outcome.result not in ("done", "none"):
-            continue
-        value = decision.record.tag_value()
-        outcome.recorded = value
-        if value != outcome.state:
-            pending[outcome.resource.id] = outcome
-    if not pending:
-        return
-    try:
-        errors = provider.record(
-            config.state_tag, {rid: o.recorded or "" for rid, o in pending.items()}
-        )
-    except Exception as exc:
-        errors = dict.fromkeys(pending, describe(exc))
-    for rid, outcome in pending.items():
-        if errors.get(rid):
-            # The action stands; the next run sees the event unhandled, finds the
-            # resource already in state and records it then.
-            outcome.recorded = None
-            outcome.warning = f"state tag not written: {errors[rid]}"
-
-
-def _report(summary: Summary, outcomes: Sequence[Outcome]) -> None:
-    """One log line per resource (its fields at the top of the JSON line), and its place
-    in the summary."""
-    for outcome in outcomes:
-        LOG.info({"message": "decision", **outcome.log_record()})
-        summary.add(outcome)
-
-
 # --- helpers ---------------------------------------------------------------------------
-
-
-def _guarded(outcome: Outcome, step: Callable[[Outcome], object]) -> bool:
-    """Run one resource's step; any exception becomes that resource's error (and False)."""
-    try:
-        return step(outcome) is not False
-    except Exception as exc:
-        LOG.debug("powercycle: %s failed", outcome.resource.id, exc_info=True)
-        _fail(outcome, "internal-error", f"could not be decided: {describe(exc)}")
-        return False
-
-
-def _fail(outcome: Outcome, reason: str, error: str, *, keep_reason: bool = False) -> None:
-    outcome.result = "failed" if keep_reason else "error"
-    if not keep_reason:
-        outcome.reason = reason
-    outcome.error = error
-
-
-def _action_error(exc: BaseException) -> ActionError:
-    return aws.action_error(exc)
-
-
-describe = error_line
 
 
 def _require_aware(now: datetime) -> None:

@@ -236,3 +236,70 @@ def instance_arn(instance_id: str, region: str = REGION) -> str:
     from moto.core import DEFAULT_ACCOUNT_ID
 
     return f"arn:aws:ec2:{region}:{DEFAULT_ACCOUNT_ID}:instance/{instance_id}"
+
+
+# --- moto's Auto Scaling groups and EKS clusters, as several test modules use them ----------
+
+
+def asg_launch_template(ec2: Any) -> None:
+    """The launch template the tests' Auto Scaling groups are made from (`powercycle-lt`)."""
+    ec2.create_launch_template(
+        LaunchTemplateName="powercycle-lt",
+        LaunchTemplateData={"ImageId": image(ec2), "InstanceType": "t3.micro"},
+    )
+
+
+def asg_group(autoscaling: Any, name: str) -> dict[str, Any]:
+    (found,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+        "AutoScalingGroups"
+    ]
+    return dict(found)
+
+
+def asg_sizes(autoscaling: Any, name: str) -> tuple[int, int, int]:
+    g = asg_group(autoscaling, name)
+    return g["MinSize"], g["DesiredCapacity"], g["MaxSize"]
+
+
+def asg_tags(autoscaling: Any, name: str) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in asg_group(autoscaling, name)["Tags"]}
+
+
+def eks_as_aws_does(monkeypatch: Any) -> None:
+    """moto's EKS made to do what EKS does for these tests.
+
+    moto 5.2 reads only the first of several `tagKeys` in UntagResource; EKS removes them
+    all: that one call is patched. moto checks each CreateCluster role against a fresh
+    boto3 Session (slow, and not what these tests are about): skipped."""
+    from moto.core.responses import EmptyResult
+    from moto.eks.responses import EKSResponse
+
+    def untag(self: Any) -> Any:
+        keys = self.querystring.get("tagKeys", [])
+        self.eks_backend.untag_resource(self._extract_arn_from_path(), list(keys))
+        return EmptyResult()
+
+    monkeypatch.setattr(EKSResponse, "untag_resource", untag)
+    monkeypatch.setattr("moto.eks.models.validate_role_arn", lambda arn: None, raising=False)
+
+
+def eks_cluster(
+    eks: Any, groups: Mapping[str, list[int]], tags: Mapping[str, str] | None = None
+) -> str:
+    """The EKS cluster `dev` carrying the schedule tag (and `tags`), with managed node
+    groups `name: [min, desired, max]`; its ARN."""
+    arn: str = eks.create_cluster(
+        name="dev",
+        roleArn="arn:aws:iam::123456789012:role/eks",
+        resourcesVpcConfig={},
+        tags={TAG: SEED, **(tags or {})},
+    )["cluster"]["arn"]
+    for name, (low, desired, high) in groups.items():
+        eks.create_nodegroup(
+            clusterName="dev",
+            nodegroupName=name,
+            nodeRole="arn:aws:iam::123456789012:role/node",
+            subnets=["subnet-1"],
+            scalingConfig={"minSize": low, "desiredSize": desired, "maxSize": high},
+        )
+    return arn

@@ -20,7 +20,19 @@ from powercycle.handler import EventError, run_event
 from powercycle.providers import DEFERRED, ActRequest, all_providers
 from powercycle.providers.asg import CAPACITY_TAG, AsgProvider, power_of
 from powercycle.runtime.budget import Budget
-from tests.helpers import REGION, SEED, STATE_TAG, TAG, at, client_error, image, ticks
+from tests.helpers import (
+    REGION,
+    SEED,
+    STATE_TAG,
+    TAG,
+    asg_group,
+    asg_sizes,
+    asg_tags,
+    at,
+    client_error,
+    image,
+    ticks,
+)
 
 MONDAY_EVENING = at("2026-11-23 18:00")  # UTC: the seed's 17:55 stop is due
 TUESDAY_MORNING = at("2026-11-24 08:00")
@@ -67,22 +79,6 @@ def fleet(autoscaling: Any, ec2: Any) -> Callable[..., str]:
         return name
 
     return make
-
-
-def group(autoscaling: Any, name: str) -> dict[str, Any]:
-    (found,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
-        "AutoScalingGroups"
-    ]
-    return dict(found)
-
-
-def sizes(autoscaling: Any, name: str) -> tuple[int, int, int]:
-    g = group(autoscaling, name)
-    return g["MinSize"], g["DesiredCapacity"], g["MaxSize"]
-
-
-def tags(autoscaling: Any, name: str) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in group(autoscaling, name)["Tags"]}
 
 
 def calls_of(client: Any) -> Counter[str]:
@@ -150,7 +146,7 @@ def test_a_week_of_the_seed_schedule(autoscaling: Any, fleet: Callable[..., str]
         expected_actions += [(f"{day} 08:00", n, "start") for n in ("batch", "web")]
         expected_actions += [(f"{day} 18:00", n, "stop") for n in ("batch", "web")]
     assert sorted(actions) == sorted(expected_actions)
-    assert tags(autoscaling, "web")[STATE_TAG] == "stop@2026-11-27T17:55:00Z"
+    assert asg_tags(autoscaling, "web")[STATE_TAG] == "stop@2026-11-27T17:55:00Z"
 
 
 def test_min_zero_desired_five_comes_back_as_zero_five_max(
@@ -161,8 +157,8 @@ def test_min_zero_desired_five_comes_back_as_zero_five_max(
     assert [(a["id"], a["action"], a["result"]) for a in result["actions"]] == [
         ("batch", "stop", "done")
     ]
-    assert sizes(autoscaling, "batch") == (0, 0, 10)  # MaxSize kept
-    stopped = group(autoscaling, "batch")
+    assert asg_sizes(autoscaling, "batch") == (0, 0, 10)  # MaxSize kept
+    stopped = asg_group(autoscaling, "batch")
     assert stopped["Instances"] == []
     remembered = {t["Key"]: t for t in stopped["Tags"]}
     assert remembered[CAPACITY_TAG]["Value"] == "0/5/10"
@@ -174,10 +170,10 @@ def test_min_zero_desired_five_comes_back_as_zero_five_max(
     assert [(a["id"], a["action"], a["result"]) for a in result["actions"]] == [
         ("batch", "start", "done")
     ]
-    assert sizes(autoscaling, "batch") == (0, 5, 10)
-    assert len(group(autoscaling, "batch")["Instances"]) == 5
-    assert CAPACITY_TAG not in tags(autoscaling, "batch")
-    assert tags(autoscaling, "batch")[STATE_TAG] == "start@2026-11-24T08:00:00Z"
+    assert asg_sizes(autoscaling, "batch") == (0, 5, 10)
+    assert len(asg_group(autoscaling, "batch")["Instances"]) == 5
+    assert CAPACITY_TAG not in asg_tags(autoscaling, "batch")
+    assert asg_tags(autoscaling, "batch")[STATE_TAG] == "start@2026-11-24T08:00:00Z"
 
 
 def test_the_sizes_are_written_before_the_group_is_touched(
@@ -193,7 +189,7 @@ def test_the_sizes_are_written_before_the_group_is_touched(
     assert "sizes not remembered" in action["error"] and "AccessDenied" in action["error"]
     assert refused.refused == ["web"]
     assert seen["UpdateAutoScalingGroup"] == 0
-    assert sizes(autoscaling, "web") == (1, 2, 4)
+    assert asg_sizes(autoscaling, "web") == (1, 2, 4)
 
 
 def test_a_failing_update_is_isolated_to_its_group(
@@ -207,17 +203,17 @@ def test_a_failing_update_is_isolated_to_its_group(
     assert {n: by_id[n]["result"] for n in "abc"} == {"a": "done", "b": "failed", "c": "done"}
     assert "ValidationError" in by_id["b"]["error"]
     assert [e["id"] for e in result["errors"]] == ["b"]
-    assert sizes(autoscaling, "a") == sizes(autoscaling, "c") == (0, 0, 4)
-    assert sizes(autoscaling, "b") == (1, 2, 4)
-    assert STATE_TAG not in tags(autoscaling, "b")  # retried next pass
+    assert asg_sizes(autoscaling, "a") == asg_sizes(autoscaling, "c") == (0, 0, 4)
+    assert asg_sizes(autoscaling, "b") == (1, 2, 4)
+    assert STATE_TAG not in asg_tags(autoscaling, "b")  # retried next pass
     # b remembered its sizes before the refused update: the retry writes them again.
     refused.lift()
     result = run_event({}, ASG_ONLY, at("2026-11-23 18:15"))
     assert [(a["id"], a["result"]) for a in result["actions"]] == [("b", "done")]
-    assert tags(autoscaling, "b")[CAPACITY_TAG] == "1/2/4"
+    assert asg_tags(autoscaling, "b")[CAPACITY_TAG] == "1/2/4"
     run_event({}, ASG_ONLY, TUESDAY_MORNING)
-    assert {sizes(autoscaling, n) for n in "abc"} == {(1, 2, 4)}
-    assert not any(CAPACITY_TAG in tags(autoscaling, n) for n in "abc")
+    assert {asg_sizes(autoscaling, n) for n in "abc"} == {(1, 2, 4)}
+    assert not any(CAPACITY_TAG in asg_tags(autoscaling, n) for n in "abc")
 
 
 def test_dry_run_changes_nothing(autoscaling: Any, fleet: Callable[..., str]) -> None:
@@ -229,8 +225,8 @@ def test_dry_run_changes_nothing(autoscaling: Any, fleet: Callable[..., str]) ->
         ("web", "asg", "planned")
     ]
     assert set(seen) == {"DescribeAutoScalingGroups"}
-    assert sizes(autoscaling, "web") == (1, 2, 4)
-    assert set(tags(autoscaling, "web")) == {TAG}
+    assert asg_sizes(autoscaling, "web") == (1, 2, 4)
+    assert set(asg_tags(autoscaling, "web")) == {TAG}
 
 
 def test_production_is_never_touched(autoscaling: Any, fleet: Callable[..., str]) -> None:
@@ -240,12 +236,12 @@ def test_production_is_never_touched(autoscaling: Any, fleet: Callable[..., str]
     assert result["counts"] == {"skipped": 1}
     assert result["reasons"] == {"excluded:environment=p": 1}
     assert set(seen) == {"DescribeAutoScalingGroups"}
-    assert sizes(autoscaling, "prod") == (2, 2, 4)
+    assert asg_sizes(autoscaling, "prod") == (2, 2, 4)
     with pytest.raises(EventError):
         run_event({"autoScalingGroups": ["prod"]}, ASG_ONLY, MONDAY_EVENING)
     refused = run_event({"autoScalingGroups": ["prod"], "action": "stop"}, ASG_ONLY, MONDAY_EVENING)
     assert refused["counts"] == {"error": 1} and "excluded" in refused["errors"][0]["error"]
-    assert sizes(autoscaling, "prod") == (2, 2, 4)
+    assert asg_sizes(autoscaling, "prod") == (2, 2, 4)
 
 
 # --- discovery ---------------------------------------------------------------------------
@@ -301,7 +297,7 @@ def test_a_group_at_zero_without_sizes_is_stopped_and_a_start_says_why(
     result = run_event({}, ASG_ONLY, TUESDAY_MORNING)
     (action,) = result["actions"]
     assert action["result"] == "failed" and "NothingRemembered" in action["error"]
-    assert sizes(autoscaling, "idle") == (0, 0, 3)
+    assert asg_sizes(autoscaling, "idle") == (0, 0, 3)
     # The evening's stop finds it already stopped and records it.
     result = run_event({}, ASG_ONLY, at("2026-11-24 18:00"))
     assert result["counts"] == {"none": 1} and result["reasons"] == {"already-stopped": 1}
@@ -316,7 +312,7 @@ def test_an_unreadable_memory_is_an_error_on_that_group_only(
     assert result["counts"] == {"error": 1, "done": 1}
     (error,) = result["errors"]
     assert error["id"] == "bad" and "not min/desired/max" in error["error"]
-    assert tags(autoscaling, "good")[CAPACITY_TAG] == "1/1/3"
+    assert asg_tags(autoscaling, "good")[CAPACITY_TAG] == "1/1/3"
 
 
 def test_max_runtime_counts_from_the_recorded_start(
@@ -324,11 +320,11 @@ def test_max_runtime_counts_from_the_recorded_start(
 ) -> None:
     fleet("ci", 1, 2, 4, {TAG: '{"start": "0 8 * * *", "maxRuntime": "4h"}'})
     assert run_event({}, ASG_ONLY, at("2026-11-23 08:00"))["counts"] == {"none": 1}
-    assert tags(autoscaling, "ci")[STATE_TAG] == "start@2026-11-23T08:00:00Z"
+    assert asg_tags(autoscaling, "ci")[STATE_TAG] == "start@2026-11-23T08:00:00Z"
     assert run_event({}, ASG_ONLY, at("2026-11-23 11:45"))["counts"] == {"none": 1}
     result = run_event({}, ASG_ONLY, at("2026-11-23 12:15"))
     assert [(a["action"], a["reason"]) for a in result["actions"]] == [("stop", "max-runtime")]
-    assert sizes(autoscaling, "ci") == (0, 0, 4)
+    assert asg_sizes(autoscaling, "ci") == (0, 0, 4)
 
 
 # --- members of a group ------------------------------------------------------------------
@@ -342,7 +338,7 @@ def test_members_of_a_scheduled_group_are_the_groups(
     fleet("web", 2, 2, 4)  # the schedule tag propagates to its instances
     fleet("plain", 1, 1, 2, {"team": "x"})
     ec2 = aws.client("ec2", REGION)
-    plain_ids = [i["InstanceId"] for i in group(autoscaling, "plain")["Instances"]]
+    plain_ids = [i["InstanceId"] for i in asg_group(autoscaling, "plain")["Instances"]]
     ec2.create_tags(Resources=plain_ids, Tags=[{"Key": TAG, "Value": SEED}])
     seen = calls_of(autoscaling)
 
@@ -355,7 +351,7 @@ def test_members_of_a_scheduled_group_are_the_groups(
     assert result["reasons"]["autoscaling-group"] == 1
     # One call from the EC2 side (the groups seen, by name), one discovery of kind asg.
     assert seen["DescribeAutoScalingGroups"] == 2
-    assert sizes(autoscaling, "web") == (0, 0, 4)
+    assert asg_sizes(autoscaling, "web") == (0, 0, 4)
 
 
 def test_no_member_no_auto_scaling_call(autoscaling: Any, ec2: Any) -> None:
@@ -407,7 +403,7 @@ def test_groups_not_reached_are_deferred(autoscaling: Any, fleet: Callable[..., 
         "done",
     ]
     assert DEFERRED == "Deferred"
-    stopped = [n for n in "abc" if sizes(autoscaling, n) == (0, 0, 2)]
+    stopped = [n for n in "abc" if asg_sizes(autoscaling, n) == (0, 0, 2)]
     assert len(stopped) == 1 and results[stopped[0]] is None
 
 
@@ -422,10 +418,10 @@ def test_manual_payload_stops_and_starts_named_groups(
         ("web", "asg", "done")
     ]
     assert [e["id"] for e in result["errors"]] == ["nope"]
-    assert sizes(autoscaling, "web") == (0, 0, 5)
+    assert asg_sizes(autoscaling, "web") == (0, 0, 5)
     result = run_event({"autoScalingGroups": ["web"], "action": "start"}, ASG_ONLY, MONDAY_EVENING)
     assert result["counts"] == {"done": 1}
-    assert sizes(autoscaling, "web") == (1, 3, 5)
+    assert asg_sizes(autoscaling, "web") == (1, 3, 5)
 
 
 def test_the_registry_builds_each_kind_asked_for() -> None:

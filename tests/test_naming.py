@@ -20,7 +20,7 @@ from powercycle.core.decide import Power
 from powercycle.core.model import Resource
 from powercycle.handler import run_event
 from powercycle.providers import REGISTRY, naming
-from tests.helpers import REGION, SEED, TAG, at, image
+from tests.helpers import REGION, SEED, TAG, asg_launch_template, at, image
 
 OTHER = "us-east-1"
 OWN = "123456789012"  # moto's account
@@ -138,10 +138,7 @@ def test_an_unknown_name_is_an_error_never_another_kind_s_namesake(
 
 @pytest.fixture
 def autoscaling(moto: None, ec2: Any) -> Any:
-    ec2.create_launch_template(
-        LaunchTemplateName="powercycle-lt",
-        LaunchTemplateData={"ImageId": image(ec2), "InstanceType": "t3.micro"},
-    )
+    asg_launch_template(ec2)
     return aws.client("autoscaling", REGION)
 
 

@@ -14,10 +14,10 @@ import pytest
 
 from powercycle import aws
 from powercycle.config import Config
-from powercycle.core import tags as memory
+from powercycle.core import tags_sizes as memory
 from powercycle.core.decide import Power
 from powercycle.core.tags import NODEGROUPS as TAG
-from powercycle.core.tags import Sizes
+from powercycle.core.tags_sizes import Sizes
 from powercycle.core.verify import ATTEMPTS_TAG as ATTEMPTS
 from powercycle.handler import run_event
 from powercycle.local.castai_standin import CastAIStandin
@@ -25,7 +25,16 @@ from powercycle.providers import DEFERRED
 from powercycle.providers.eks import nodegroups as ng
 from powercycle.providers.eks.nodegroups import Groups, NodeGroupError, NotReached
 from powercycle.runtime.budget import Budget
-from tests.helpers import REGION, SEED, STATE_TAG, TEST_KEY, at, client_error, ticks
+from tests.helpers import (
+    REGION,
+    SEED,
+    STATE_TAG,
+    TEST_KEY,
+    at,
+    client_error,
+    eks_as_aws_does,
+    ticks,
+)
 
 CLUSTER = "dev"
 SEAL_KEY = TEST_KEY.encode  # powercycle's key, as the provider hands it over
@@ -37,20 +46,7 @@ WRITTEN = "batch=0/2/4 jobs=2/2/10 web=1/3/5"
 @pytest.fixture
 def eks(moto: None, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The EKS client the scheduler uses (cached per process: hooks see its calls)."""
-    from moto.core.responses import EmptyResult
-    from moto.eks.responses import EKSResponse
-
-    # moto 5.2 reads only the first of several `tagKeys` in UntagResource; EKS removes
-    # them all. This one call is patched to do what EKS does.
-    def untag(self: Any) -> Any:
-        keys = self.querystring.get("tagKeys", [])
-        self.eks_backend.untag_resource(self._extract_arn_from_path(), list(keys))
-        return EmptyResult()
-
-    monkeypatch.setattr(EKSResponse, "untag_resource", untag)
-    # moto checks each CreateCluster role against a fresh boto3 Session (slow, and not
-    # what these tests are about).
-    monkeypatch.setattr("moto.eks.models.validate_role_arn", lambda arn: None, raising=False)
+    eks_as_aws_does(monkeypatch)
     return aws.client("eks", REGION)
 
 

@@ -828,14 +828,16 @@ def test_resolve_all_never_raises_for_content(
 ) -> None:
     """An unforeseen exception while resolving one value is that value's one-line error."""
     serve_json(server, "/office.json", {"office": OFFICE, "odd": {"stop": "0 19 * * *"}})
-    real = sources.parse_schedule
+    from powercycle.sources import values
+
+    real = values.parse_schedule
 
     def fragile(document: Any, **kwargs: Any) -> Schedule:
         if document == {"stop": "0 19 * * *"}:
             raise OverflowError("date value out of range\nsecond line token=s3cr3t&x=1")
         return real(document, **kwargs)
 
-    monkeypatch.setattr(sources, "parse_schedule", fragile)
+    monkeypatch.setattr(values, "parse_schedule", fragile)
     odd, fine = f"{base}office.json?token=s3cr3t#odd", f"{base}office.json#office"
     resolved = sources.resolve_all([odd, fine, '{"stop": "0 19 * * *"}'], config, limits=LIMITS)
 

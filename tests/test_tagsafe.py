@@ -33,12 +33,10 @@ from powercycle.core.tags import (
     Attempts,
     Capacity,
     OperationTag,
-    Sizes,
-    encode_sizes,
-    remembered_sizes,
     seal_tag,
     tag_safe,
 )
+from powercycle.core.tags_sizes import Sizes, encode_sizes, remembered_sizes
 from powercycle.handler import run_event
 from powercycle.providers import REGISTRY
 from tests.helpers import (
@@ -46,8 +44,10 @@ from tests.helpers import (
     SEED,
     TAG,
     TEST_KEY,
+    asg_launch_template,
     at,
-    image,
+    eks_as_aws_does,
+    eks_cluster,
     launch,
     moto_instance,
     refuse,
@@ -198,10 +198,7 @@ def test_ec2_passes_write_only_tag_safe_values(
 
 @pytest.fixture
 def autoscaling(moto: None, ec2: Any, written: Written) -> Any:
-    ec2.create_launch_template(
-        LaunchTemplateName="powercycle-lt",
-        LaunchTemplateData={"ImageId": image(ec2), "InstanceType": "t3.micro"},
-    )
+    asg_launch_template(ec2)
     client = aws.client("autoscaling", REGION)
     client.create_auto_scaling_group(
         AutoScalingGroupName="web",
@@ -237,35 +234,8 @@ def test_auto_scaling_capacity_as_written_is_tag_safe(autoscaling: Any, written:
 
 @pytest.fixture
 def eks(moto: None, written: Written, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from moto.core.responses import EmptyResult
-    from moto.eks.responses import EKSResponse
-
-    def untag(self: Any) -> Any:  # moto drops all but the first tagKey; EKS removes all
-        keys = self.querystring.get("tagKeys", [])
-        self.eks_backend.untag_resource(self._extract_arn_from_path(), list(keys))
-        return EmptyResult()
-
-    monkeypatch.setattr(EKSResponse, "untag_resource", untag)
-    monkeypatch.setattr("moto.eks.models.validate_role_arn", lambda arn: None, raising=False)
+    eks_as_aws_does(monkeypatch)
     return aws.client("eks", REGION)
-
-
-def make_cluster(eks: Any, groups: Mapping[str, list[int]], tags: Mapping[str, str]) -> str:
-    arn: str = eks.create_cluster(
-        name="dev",
-        roleArn="arn:aws:iam::123456789012:role/eks",
-        resourcesVpcConfig={},
-        tags={TAG: SEED, **tags},
-    )["cluster"]["arn"]
-    for name, (low, desired, high) in groups.items():
-        eks.create_nodegroup(
-            clusterName="dev",
-            nodegroupName=name,
-            nodeRole="arn:aws:iam::123456789012:role/node",
-            subnets=["subnet-1"],
-            scalingConfig={"minSize": low, "desiredSize": desired, "maxSize": high},
-        )
-    return arn
 
 
 def scaling(eks: Any, name: str) -> list[int]:
@@ -281,7 +251,7 @@ def test_node_group_passes_write_only_tag_safe_values(eks: Any, written: Written
     """Twelve groups with long names: the memory in several parts, sealed; the start's
     attempts. Values and their order of parts read back exactly."""
     groups = {f"group-{i:02d}-{'x' * 40}": [i % 3, i % 3 + 1, 9] for i in range(12)}
-    make_cluster(eks, groups, {})
+    eks_cluster(eks, groups, {})
     assert not run_event({}, EKS_ONLY, EVENING)["errors"]
     cluster_tags = eks.describe_cluster(name="dev")["cluster"]["tags"]
     count = int(cluster_tags[seal_tag(NODEGROUPS)].partition(":")[0])
@@ -302,7 +272,7 @@ def test_an_older_json_memory_with_its_seal_is_read_and_given_back(
     arn = "arn:aws:eks:eu-west-1:123456789012:cluster/dev"
     old = sealed(KEY, arn, NODEGROUPS, {NODEGROUPS: json.dumps({"web": [1, 2, 3]})})
     stopped = {STATE: "stop@2026-11-23T17:55:00Z", **old}
-    assert make_cluster(eks, {"web": [0, 0, 3]}, stopped) == arn
+    assert eks_cluster(eks, {"web": [0, 0, 3]}, stopped) == arn
     result = run_event({}, EKS_ONLY, MORNING)
     assert not result["errors"], result["errors"]
     assert scaling(eks, "web") == [1, 2, 3]
@@ -372,7 +342,7 @@ def test_tag_refuses_what_the_kind_s_tags_refuse_once_found_by_name(
     s3.create_bucket(Bucket="schedules", CreateBucketConfiguration={"LocationConstraint": REGION})
     office = {"office": {"start": "0 8 * * 1-5", "stop": "55 17 * * 1-5"}}
     s3.put_object(Bucket="schedules", Key="teams.json", Body=json.dumps(office).encode())
-    make_cluster(eks, {"web": [1, 1, 2]}, {})
+    eks_cluster(eks, {"web": [1, 1, 2]}, {})
     eks.untag_resource(resourceArn=cluster_arn(), tagKeys=[TAG])
     code, out, _ = tag(capsys, "dev", "--schedule", value, "--json")
     (row,) = json.loads(out)
@@ -384,7 +354,7 @@ def test_tag_refuses_what_the_kind_s_tags_refuse_once_found_by_name(
 def test_tag_writes_the_uptime_form_where_json_is_refused(
     eks: Any, no_json_eks: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    make_cluster(eks, {"web": [1, 1, 2]}, {})
+    eks_cluster(eks, {"web": [1, 1, 2]}, {})
     value = "Mon-Fri 08:00-17:55 Europe/London"
     code, _, _ = tag(capsys, cluster_arn(), "--schedule", value)
     assert code == 0
@@ -418,7 +388,7 @@ def test_tag_safe_writes_the_twin_on_a_kind_that_takes_json(
 def test_tag_still_writes_json_where_the_service_takes_it(
     eks: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    make_cluster(eks, {"web": [1, 1, 2]}, {})
+    eks_cluster(eks, {"web": [1, 1, 2]}, {})
     code, _, _ = tag(capsys, "dev", "--schedule", SEED)
     assert code == 0
     assert eks.describe_cluster(name="dev")["cluster"]["tags"][TAG] == SEED

@@ -25,11 +25,10 @@ from powercycle.core.tags import (
     TYPE,
     Capacity,
     OperationTag,
-    Sizes,
     TagError,
-    remembered_sizes,
     seal_tag,
 )
+from powercycle.core.tags_sizes import Sizes, remembered_sizes
 from powercycle.handler import run_event
 from powercycle.providers.eks import nodegroups as ng
 from tests.helpers import (
@@ -38,8 +37,13 @@ from tests.helpers import (
     STATE_TAG,
     TAG,
     TEST_KEY,
+    asg_group,
+    asg_launch_template,
+    asg_sizes,
+    asg_tags,
     at,
-    image,
+    eks_as_aws_does,
+    eks_cluster,
     instance_arn,
     launch,
     moto_instance,
@@ -137,10 +141,7 @@ def test_out_of_range_node_group_sizes_are_refused_cleanly() -> None:
 
 @pytest.fixture
 def autoscaling(moto: None, ec2: Any) -> Any:
-    ec2.create_launch_template(
-        LaunchTemplateName="powercycle-lt",
-        LaunchTemplateData={"ImageId": image(ec2), "InstanceType": "t3.micro"},
-    )
+    asg_launch_template(ec2)
     return aws.client("autoscaling", REGION)
 
 
@@ -164,23 +165,7 @@ def make_group(
             for k, v in {TAG: SEED, **(tags or {})}.items()
         ],
     )
-    return str(group(autoscaling, name)["AutoScalingGroupARN"])
-
-
-def group(autoscaling: Any, name: str) -> dict[str, Any]:
-    (found,) = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
-        "AutoScalingGroups"
-    ]
-    return dict(found)
-
-
-def sizes(autoscaling: Any, name: str) -> tuple[int, int, int]:
-    g = group(autoscaling, name)
-    return g["MinSize"], g["DesiredCapacity"], g["MaxSize"]
-
-
-def group_tags(autoscaling: Any, name: str) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in group(autoscaling, name)["Tags"]}
+    return str(asg_group(autoscaling, name)["AutoScalingGroupARN"])
 
 
 def put(autoscaling: Any, name: str, tags: Mapping[str, str]) -> None:
@@ -201,15 +186,15 @@ def put(autoscaling: Any, name: str, tags: Mapping[str, str]) -> None:
 def test_the_round_trip_is_sealed_keeps_the_maximum_and_restores_exactly(autoscaling: Any) -> None:
     arn = make_group(autoscaling, "web", 1, 2, 3)
     run_event({}, ASG_ONLY, EVENING)
-    assert sizes(autoscaling, "web") == (0, 0, 3)  # the maximum kept
-    held = group_tags(autoscaling, "web")
+    assert asg_sizes(autoscaling, "web") == (0, 0, 3)  # the maximum kept
+    held = asg_tags(autoscaling, "web")
     assert held[CAPACITY] == "1/2/3"
     assert unsealed(KEY, arn, CAPACITY, held) == {CAPACITY: "1/2/3"}
     result = run_event({}, ASG_ONLY, MORNING)
     assert not result["errors"]
-    assert sizes(autoscaling, "web") == (1, 2, 3)
-    assert CAPACITY not in group_tags(autoscaling, "web")
-    assert seal_tag(CAPACITY) not in group_tags(autoscaling, "web")
+    assert asg_sizes(autoscaling, "web") == (1, 2, 3)
+    assert CAPACITY not in asg_tags(autoscaling, "web")
+    assert seal_tag(CAPACITY) not in asg_tags(autoscaling, "web")
 
 
 @pytest.mark.parametrize("forged", ["0,500,1000", "99999999999999999999", "1,2,4"])
@@ -217,13 +202,13 @@ def test_a_tagger_s_capacity_is_never_acted_on(autoscaling: Any, forged: str) ->
     make_group(autoscaling, "web", 1, 2, 3)
     run_event({}, ASG_ONLY, EVENING)
     put(autoscaling, "web", {CAPACITY: forged})  # the seal no longer matches
-    before = group_tags(autoscaling, "web")
+    before = asg_tags(autoscaling, "web")
 
     result = run_event({}, ASG_ONLY, MORNING)
 
     assert CAPACITY in errors_of(result)["web"]
-    assert sizes(autoscaling, "web") == (0, 0, 3)
-    assert group_tags(autoscaling, "web") == before  # every tag kept
+    assert asg_sizes(autoscaling, "web") == (0, 0, 3)
+    assert asg_tags(autoscaling, "web") == before  # every tag kept
 
 
 def test_an_unsealed_capacity_on_a_group_at_zero_is_an_error_naming_the_tag(
@@ -233,7 +218,7 @@ def test_an_unsealed_capacity_on_a_group_at_zero_is_an_error_naming_the_tag(
     result = run_event({}, ASG_ONLY, MORNING)
     error = errors_of(result)["web"]
     assert f"{CAPACITY} has no seal ({seal_tag(CAPACITY)})" in error
-    assert sizes(autoscaling, "web") == (0, 0, 3)
+    assert asg_sizes(autoscaling, "web") == (0, 0, 3)
 
 
 def test_a_start_never_goes_above_the_current_maximum(autoscaling: Any) -> None:
@@ -242,7 +227,7 @@ def test_a_start_never_goes_above_the_current_maximum(autoscaling: Any) -> None:
     # The older comma spelling, sealed as written: still verified and read.
     put(autoscaling, "web", sealed(KEY, arn, CAPACITY, {CAPACITY: "2,5,8"}))
     result = run_event({}, ASG_ONLY, MORNING)
-    assert sizes(autoscaling, "web") == (2, 3, 3)  # the maximum untouched
+    assert asg_sizes(autoscaling, "web") == (2, 3, 3)  # the maximum untouched
     (warning,) = [w["warning"] for w in result["warnings"] if w["id"] == "web"]
     assert "clamped to the group's current maximum 3" in warning
 
@@ -259,7 +244,7 @@ def test_a_key_that_cannot_be_read_fails_only_what_needs_it_and_never_shows(
     result = run_event({}, both, EVENING)
     error = errors_of(result)["web"]
     assert "secret 'no-such-secret'" in error
-    assert sizes(autoscaling, "web") == (1, 2, 3)  # not touched
+    assert asg_sizes(autoscaling, "web") == (1, 2, 3)  # not touched
     assert box not in errors_of(result)  # the instance went on
     assert TEST_KEY not in json.dumps(result) and TEST_KEY not in caplog.text
 
@@ -405,35 +390,8 @@ def test_a_fallback_no_larger_or_admitted_by_the_operator_is_used(
 
 @pytest.fixture
 def eks(moto: None, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from moto.core.responses import EmptyResult
-    from moto.eks.responses import EKSResponse
-
-    def untag(self: Any) -> Any:  # moto drops all but the first tagKey
-        keys = self.querystring.get("tagKeys", [])
-        self.eks_backend.untag_resource(self._extract_arn_from_path(), list(keys))
-        return EmptyResult()
-
-    monkeypatch.setattr(EKSResponse, "untag_resource", untag)
-    monkeypatch.setattr("moto.eks.models.validate_role_arn", lambda arn: None, raising=False)
+    eks_as_aws_does(monkeypatch)
     return aws.client("eks", REGION)
-
-
-def cluster(eks: Any, groups: Mapping[str, list[int]]) -> str:
-    arn: str = eks.create_cluster(
-        name="dev",
-        roleArn="arn:aws:iam::123456789012:role/eks",
-        resourcesVpcConfig={},
-        tags={TAG: SEED},
-    )["cluster"]["arn"]
-    for name, (low, desired, high) in groups.items():
-        eks.create_nodegroup(
-            clusterName="dev",
-            nodegroupName=name,
-            nodeRole="arn:aws:iam::123456789012:role/node",
-            subnets=["s"],
-            scalingConfig={"minSize": low, "desiredSize": desired, "maxSize": high},
-        )
-    return arn
 
 
 def read(eks: Any) -> ng.Groups:
@@ -449,7 +407,7 @@ def scaling(eks: Any, name: str) -> list[int]:
 
 
 def test_a_tagger_s_node_group_sizes_are_never_acted_on(eks: Any) -> None:
-    arn = cluster(eks, {"web": [1, 2, 3]})
+    arn = eks_cluster(eks, {"web": [1, 2, 3]})
     assert ng.stop(eks, read(eks), lambda: KEY).error is None
     eks.tag_resource(resourceArn=arn, tags={NODEGROUPS: json.dumps({"web": [0, 500, 1000]})})
     before = eks.describe_cluster(name="dev")["cluster"]["tags"]
@@ -461,7 +419,7 @@ def test_a_tagger_s_node_group_sizes_are_never_acted_on(eks: Any) -> None:
 
 def test_a_node_group_memory_with_a_part_missing_keeps_every_tag(eks: Any) -> None:
     names = {f"group-{i:02d}-{'x' * 40}": [1, 2, 3] for i in range(16)}
-    arn = cluster(eks, names)
+    arn = eks_cluster(eks, names)
     assert ng.stop(eks, read(eks), lambda: KEY).error is None
     held = eks.describe_cluster(name="dev")["cluster"]["tags"]
     assert held[seal_tag(NODEGROUPS)].startswith("4:")  # four parts
@@ -476,7 +434,7 @@ def test_a_node_group_memory_with_a_part_missing_keeps_every_tag(eks: Any) -> No
 
 
 def test_node_groups_start_never_above_their_current_maximum(eks: Any) -> None:
-    arn = cluster(eks, {"web": [0, 0, 3]})
+    arn = eks_cluster(eks, {"web": [0, 0, 3]})
     eks.tag_resource(
         resourceArn=arn,
         tags=sealed(KEY, arn, NODEGROUPS, {NODEGROUPS: json.dumps({"web": [2, 5, 8]})}),
@@ -488,7 +446,7 @@ def test_node_groups_start_never_above_their_current_maximum(eks: Any) -> None:
 
 
 def test_node_groups_round_trip_exactly_and_stop_keeps_the_maximum(eks: Any) -> None:
-    cluster(eks, {"web": [1, 2, 5], "batch": [0, 3, 4]})
+    eks_cluster(eks, {"web": [1, 2, 5], "batch": [0, 3, 4]})
     assert ng.stop(eks, read(eks), lambda: KEY).error is None
     assert scaling(eks, "web") == [0, 0, 5] and scaling(eks, "batch") == [0, 0, 4]
     assert ng.start(eks, read(eks), lambda: KEY).error is None
@@ -579,11 +537,11 @@ def test_seal_reviews_and_seals_an_old_memory_then_the_start_restores_it(
     make_group(autoscaling, "web", 0, 0, 3, {CAPACITY: "1,2,3", STATE_TAG: STOPPED})
     code, out, err = cli(capsys, "seal", "web", "--region", REGION, "--json")
     assert code == 1 and "--yes" in out and "1/2/3" in err  # shown, not sealed: no terminal
-    assert seal_tag(CAPACITY) not in group_tags(autoscaling, "web")
+    assert seal_tag(CAPACITY) not in asg_tags(autoscaling, "web")
     code, out, _ = cli(capsys, "seal", "web", "--region", REGION, "--json", "--yes")
     assert code == 0 and "sealed" in out
     run_event({}, ASG_ONLY, MORNING)
-    assert sizes(autoscaling, "web") == (1, 2, 3)
+    assert asg_sizes(autoscaling, "web") == (1, 2, 3)
 
 
 def test_seal_refuses_sizes_above_the_current_maximum(
@@ -592,12 +550,12 @@ def test_seal_refuses_sizes_above_the_current_maximum(
     make_group(autoscaling, "web", 0, 0, 3, {CAPACITY: "0,500,1000", STATE_TAG: STOPPED})
     code, out, _ = cli(capsys, "seal", "web", "--region", REGION, "--json", "--yes")
     assert code == 1 and "maximum 3" in out
-    assert seal_tag(CAPACITY) not in group_tags(autoscaling, "web")
+    assert seal_tag(CAPACITY) not in asg_tags(autoscaling, "web")
 
 
 def test_sizes_split_in_parts_round_trip_through_the_seal() -> None:
     memory = {f"ng-{i}-{'y' * 50}": Sizes(1, 2, 3) for i in range(10)}
-    from powercycle.core.tags import encode_sizes
+    from powercycle.core.tags_sizes import encode_sizes
 
     parts = encode_sizes(memory)
     tags = sealed(KEY, "arn:x", NODEGROUPS, parts)
@@ -612,7 +570,7 @@ EKS_ONLY = Config(regions=(REGION,), kinds=("eks",), retry_delay_s=0.0)
 def test_through_the_handler_forged_or_partial_node_group_memories_change_nothing(
     eks: Any,
 ) -> None:
-    arn = cluster(eks, {f"group-{i:02d}-{'x' * 40}": [1, 2, 3] for i in range(16)})
+    arn = eks_cluster(eks, {f"group-{i:02d}-{'x' * 40}": [1, 2, 3] for i in range(16)})
     run_event({}, EKS_ONLY, EVENING)
     held = eks.describe_cluster(name="dev")["cluster"]["tags"]
     assert held[seal_tag(NODEGROUPS)].startswith("4:")

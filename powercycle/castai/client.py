@@ -25,8 +25,7 @@ from __future__ import annotations
 
 import email.utils
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -35,8 +34,26 @@ import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
+# The listing's records, read in `castai.listing`; importable from here as before.
+from powercycle.castai.listing import GONE, BadItem, Cluster, Listing, parse_listing
 from powercycle.runtime.budget import Budget
-from powercycle.runtime.text import clip, squash
+from powercycle.runtime.text import squash
+
+__all__ = [
+    "BAD_KEY",
+    "CLUSTERS_PATH",
+    "DEFERRED",
+    "GONE",
+    "KEY_HEADER",
+    "OPERATIONS_PATH",
+    "BadItem",
+    "CastAIClient",
+    "CastAIError",
+    "Cluster",
+    "Listing",
+    "parse_listing",
+    "safe_origin",
+]
 
 KEY_HEADER = "X-API-Key"
 CLUSTERS_PATH = "/v1/kubernetes/external-clusters"
@@ -51,8 +68,6 @@ BACKOFF_CAP = 8.0
 # A `Retry-After` longer than this is not waited for, whatever the budget: one pass does
 # not sit idle for minutes; the call fails and the next pass (15 minutes on) asks again.
 MAX_WAIT = 30.0
-# Statuses that mean the cluster cannot be scheduled at all (and is not a match).
-GONE = frozenset({"deleted", "deleting", "archived"})
 BAD_KEY = "CAST AI rejected the API key (bad or under-privileged key)"
 DEFERRED = "Deferred"
 
@@ -77,107 +92,6 @@ class CastAIError(Exception):
 
 
 # --- the listing, item by item -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Cluster:
-    """The fields of a CAST AI cluster that scheduling reads."""
-
-    id: str
-    name: str
-    status: str
-    provider_type: str
-    cluster_name: str | None  # eks.clusterName
-    region: str | None  # eks.region, else region.name
-    account_id: str | None  # eks.accountId, else providerNamespaceId
-
-    @classmethod
-    def from_api(cls, item: Any) -> Cluster:
-        """One listed item; `ValueError` naming the field when it is malformed."""
-        if not isinstance(item, Mapping):
-            raise ValueError(f"item is a {type(item).__name__}, not an object")
-        eks = _object(item, "eks")
-        region = _object(item, "region")
-        cid = _text(item, "id")
-        if not cid:
-            raise ValueError("no 'id'")
-        return cls(
-            id=cid,
-            name=_text(item, "name") or "",
-            status=_text(item, "status") or "",
-            provider_type=_text(item, "providerType") or "",
-            cluster_name=_text(eks, "clusterName", "eks.") or None,
-            region=_text(eks, "region", "eks.") or _text(region, "name", "region.") or None,
-            account_id=_text(eks, "accountId", "eks.")
-            or _text(item, "providerNamespaceId")
-            or None,
-        )
-
-    @property
-    def active(self) -> bool:
-        """An EKS cluster CAST AI still manages (not deleted, deleting or archived)."""
-        return self.provider_type == "eks" and self.status not in GONE
-
-
-@dataclass(frozen=True)
-class BadItem:
-    """A listed item that could not be read: it matches nothing, and says why."""
-
-    index: int
-    id: str | None
-    names: frozenset[str]  # whatever name-like strings could be salvaged from it
-    error: str
-
-    def describe(self) -> str:
-        which = f"id {self.id}" if self.id else f"item {self.index}"
-        return f"CAST AI listing {which} is malformed ({self.error})"
-
-
-@dataclass(frozen=True)
-class Listing:
-    clusters: list[Cluster] = field(default_factory=list)
-    bad: list[BadItem] = field(default_factory=list)
-
-    def bad_naming(self, name: str) -> list[BadItem]:
-        return [b for b in self.bad if name in b.names]
-
-
-def parse_listing(items: Sequence[Any]) -> Listing:
-    """Every item on its own: one malformed item is an error for that item only."""
-    listing = Listing()
-    for index, item in enumerate(items):
-        try:
-            listing.clusters.append(Cluster.from_api(item))
-        except ValueError as exc:
-            listing.bad.append(BadItem(index, *_salvage(item), error=str(exc)))
-    return listing
-
-
-def _object(item: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = item.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise ValueError(f"{key!r} is {clip(repr(value), 40)}, not an object")
-    return value
-
-
-def _text(item: Mapping[str, Any], key: str, prefix: str = "") -> str | None:
-    value = item.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    raise ValueError(f"'{prefix}{key}' is {clip(repr(value), 40)}, not a string")
-
-
-def _salvage(item: Any) -> tuple[str | None, frozenset[str]]:
-    if not isinstance(item, Mapping):
-        return None, frozenset()
-    eks = item.get("eks")
-    candidates = [item.get("id"), item.get("name")]
-    if isinstance(eks, Mapping):
-        candidates.append(eks.get("clusterName"))
-    cid = candidates[0] if isinstance(candidates[0], str) and candidates[0] else None
-    return cid, frozenset(c for c in candidates[1:] if isinstance(c, str) and c)
 
 
 # --- the client ----------------------------------------------------------------------------

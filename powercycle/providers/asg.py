@@ -38,14 +38,13 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from powercycle import aws
 from powercycle.aws import sealkey
 from powercycle.core import verify
-from powercycle.core.decide import Power, StateTagError, parse_state
-from powercycle.core.model import DEFERRED, NOTED, ActionError, ActRequest, Resource
+from powercycle.core.decide import Power
+from powercycle.core.model import NOTED, ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action
 from powercycle.core.seal import sealed, unsealed
 from powercycle.core.tags import CAPACITY as CAPACITY_TAG
@@ -63,10 +62,17 @@ from powercycle.providers.asg_groups import (
     tag_spec,
     tags_of,
 )
-from powercycle.providers.base import Kind, Provider
+from powercycle.providers.base import (
+    Kind,
+    RegionalProvider,
+    error_resource,
+    per_region,
+    pool_answer,
+    started_at,
+)
 from powercycle.providers.verify import asg_seen
 from powercycle.runtime.budget import Budget
-from powercycle.runtime.pool import Deferred, map_guarded
+from powercycle.runtime.pool import map_guarded
 from powercycle.runtime.text import error_line
 
 if TYPE_CHECKING:
@@ -79,22 +85,9 @@ ACTIVITIES = 20  # the latest scaling activities read for a group with a pending
 WORKERS = 8
 
 
-def providers(
-    config: Config,
-    regions: Sequence[str],
-    *,
-    budget: Budget | None = None,
-    credentials: str = aws.OWN,
-    account: str = "",
-) -> list[Provider]:
-    return [
-        AsgProvider(config, region, budget=budget, credentials=credentials, account=account)
-        for region in regions
-    ]
-
-
-class AsgProvider(AsgCli):
+class AsgProvider(AsgCli, RegionalProvider):
     kind = KIND
+    service = "autoscaling"
 
     def __init__(
         self,
@@ -106,29 +99,15 @@ class AsgProvider(AsgCli):
         credentials: str = aws.OWN,
         account: str = "",
     ) -> None:
-        self.region = region
-        self.account = account
-        self._config = config
-        self._client = client
-        self._budget = budget or Budget.unlimited()
-        self._credentials = credentials
+        super().__init__(
+            config, region, client=client, budget=budget, credentials=credentials, account=account
+        )
         # name -> sizes as discovered: what a stop remembers, what a start compares.
         self._groups: dict[str, Capacity] = {}
         self._remembered: dict[str, Mapping[str, str]] = {}
         self._arns: dict[str, str] = {}
         self._maxima: dict[str, int] = {}
         self._key = sealkey.for_pass(config, budget)
-        # Attempts of this pass's accepted actions, written with the state tag (`record`).
-        self._attempts: dict[str, Attempts] = {}
-
-    def __repr__(self) -> str:
-        return f"AsgProvider({self.account or 'own'}, {self.region})"
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("autoscaling", self.region, credentials=self._credentials)
-        return self._client
 
     # --- discovery ---------------------------------------------------------------------
 
@@ -144,7 +123,8 @@ class AsgProvider(AsgCli):
         for group in describe(self.client, names=refs):
             resource = self._resource(group)
             if EKS_NODEGROUP_TAG in resource.tags:
-                resource = self._error(
+                resource = error_resource(
+                    self,
                     resource.id,
                     resource.tags,
                     "the Auto Scaling group of an EKS node group: schedule its cluster",
@@ -177,12 +157,16 @@ class AsgProvider(AsgCli):
                 arn=self._arns[name],
                 tags=tags,
                 power=power,
-                running_since=self._started(tags) if power is Power.RUNNING else None,
+                running_since=started_at(tags, self._config.state_tag)
+                if power is Power.RUNNING
+                else None,
                 unhandled=verdict.unhandled,
                 retry=verdict.retry,
             )
         except Exception as exc:  # one odd group is that group's error, not the region's
-            return self._error(name, safe_tags(group), f"unreadable group: {error_line(exc)}")
+            return error_resource(
+                self, name, safe_tags(group), f"unreadable group: {error_line(exc)}"
+            )
 
     def _checked(self, group: Mapping[str, Any], tags: Mapping[str, str]) -> verify.Verdict:
         """The action an earlier pass had accepted (`providers.verify`): its scaling
@@ -213,24 +197,6 @@ class AsgProvider(AsgCli):
             LOG.warning("powercycle: %s: scaling activities not read: %s", name, exc)
             return []
         return list(answer.get("Activities", ()))
-
-    def _started(self, tags: Mapping[str, str]) -> datetime | None:
-        try:
-            state = parse_state(tags.get(self._config.state_tag))
-        except StateTagError:
-            return None  # the engine reports the bad tag
-        return state.time if state is not None and state.action == "start" else None
-
-    def _error(self, name: str, tags: Mapping[str, str], error: str) -> Resource:
-        return Resource(
-            kind=KIND,
-            id=name,
-            region=self.region,
-            account=self.account,
-            tags=tags,
-            power=None,
-            error=error,
-        )
 
     # --- actions -----------------------------------------------------------------------
 
@@ -320,7 +286,7 @@ class AsgProvider(AsgCli):
         self, names: Sequence[str], work: Callable[[str], ActionError | None]
     ) -> list[ActionError | None]:
         answers = map_guarded(names, work, workers=WORKERS, budget=self._budget)
-        return [_answer(a) for a in answers]  # one group's failure is that group's
+        return [pool_answer(a) for a in answers]  # one group's failure is that group's
 
     # --- state tags --------------------------------------------------------------------
 
@@ -359,13 +325,7 @@ class AsgProvider(AsgCli):
         self.client.create_or_update_tags(Tags=[tag_spec(name, key, value)])
 
 
-def _answer(got: ActionError | BaseException | Deferred | None) -> ActionError | None:
-    if isinstance(got, Deferred):
-        return ActionError(DEFERRED, str(got))
-    if isinstance(got, BaseException):
-        return aws.action_error(got)
-    return got
-
+providers = per_region(AsgProvider)
 
 DECLARATION = Kind(
     name=KIND,

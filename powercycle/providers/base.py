@@ -10,10 +10,20 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
-from powercycle.core.model import ActionError, ActRequest, Resource
+from powercycle import aws
+from powercycle.aws import OWN, action_error
+from powercycle.core.decide import StateTagError, parse_state
+from powercycle.core.model import DEFERRED, ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action
+from powercycle.core.tags import Attempts
+from powercycle.runtime.budget import Budget
+from powercycle.runtime.pool import Deferred
+
+if TYPE_CHECKING:
+    from powercycle.config import Config
 
 
 class Provider(Protocol):
@@ -40,6 +50,26 @@ class Provider(Protocol):
 # kind -> its providers for a pass:
 # `(config, regions, *, budget, credentials, account) -> [Provider, ...]`.
 Factory = Callable[..., list["Provider"]]
+
+
+def per_region(make: Callable[..., Provider]) -> Factory:
+    """The `Factory` of a kind with one provider per region: `make(config, region,
+    budget=..., credentials=..., account=...)` for each of the regions."""
+
+    def providers(
+        config: Config,
+        regions: Sequence[str],
+        *,
+        budget: Budget | None = None,
+        credentials: str = OWN,
+        account: str = "",
+    ) -> list[Provider]:
+        return [
+            make(config, region, budget=budget, credentials=credentials, account=account)
+            for region in regions
+        ]
+
+    return providers
 
 
 @dataclass(frozen=True)
@@ -131,3 +161,76 @@ class Kind:
 def cli_json(value: object) -> str:
     """JSON as the AWS CLI takes it on one line (for a kind's `tag_command`)."""
     return json.dumps(value, separators=(",", ":"))
+
+
+# --- what every kind's provider says the same way -------------------------------------------
+
+
+class RegionalProvider:
+    """What every AWS kind's provider holds for one pass in one region: the settings, the
+    pass budget, the account it acts in (`""`: its own) and its main client (`service`),
+    made on first use with that account's credentials. A kind adds its own fields."""
+
+    kind: str
+    service: ClassVar[str]
+
+    def __init__(
+        self,
+        config: Config,
+        region: str,
+        *,
+        client: Any = None,
+        budget: Budget | None = None,
+        credentials: str = OWN,
+        account: str = "",
+    ) -> None:
+        self.region = region
+        self.account = account
+        self._config = config
+        self._client = client
+        self._budget = budget or Budget.unlimited()
+        self._credentials = credentials
+        # Attempts of this pass's accepted actions, written with the state tag (`record`).
+        self._attempts: dict[str, Attempts] = {}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.account or 'own'}, {self.region})"
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = aws.client(self.service, self.region, credentials=self._credentials)
+        return self._client
+
+
+def started_at(tags: Mapping[str, str], state_tag: str) -> datetime | None:
+    """When the state tag records a start (a running resource's `running_since`); None for
+    a stop, no tag or a bad one (the engine reports the bad tag)."""
+    try:
+        state = parse_state(tags.get(state_tag))
+    except StateTagError:
+        return None
+    return state.time if state is not None and state.action == "start" else None
+
+
+def error_resource(provider: Provider, rid: str, tags: Mapping[str, str], error: str) -> Resource:
+    """A resource that cannot be scheduled, with the reason: its error, nothing done to it."""
+    return Resource(
+        kind=provider.kind,
+        id=rid,
+        region=provider.region,
+        account=getattr(provider, "account", ""),
+        tags=tags,
+        power=None,
+        error=error,
+    )
+
+
+def pool_answer(got: object) -> ActionError | None:
+    """One resource's answer from the pool (`map_guarded`) as the action's result: not
+    started in time is deferred, an exception is its AWS error, an `ActionError` itself."""
+    if isinstance(got, Deferred):
+        return ActionError(DEFERRED, str(got))
+    if isinstance(got, BaseException):
+        return action_error(got)
+    return got if isinstance(got, ActionError) else None

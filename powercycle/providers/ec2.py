@@ -44,9 +44,8 @@ from powercycle.core import verify
 from powercycle.core.decide import Power
 from powercycle.core.model import DEFERRED, ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action
-from powercycle.core.tags import Attempts
 from powercycle.core.verify import ATTEMPTS_TAG
-from powercycle.providers.base import Kind, Provider
+from powercycle.providers.base import Kind, RegionalProvider, per_region
 from powercycle.providers.ec2_cli import ID, KIND, Ec2Cli, tag_command
 from powercycle.providers.ec2_cli import arn as instance_arn
 from powercycle.providers.ec2_fallback import Facts, TypeGuard
@@ -90,22 +89,9 @@ _NO_FALLBACK = frozenset(
 )
 
 
-def providers(
-    config: Config,
-    regions: Sequence[str],
-    *,
-    budget: Budget | None = None,
-    credentials: str = aws.OWN,
-    account: str = "",
-) -> list[Provider]:
-    return [
-        Ec2Provider(config, region, budget=budget, credentials=credentials, account=account)
-        for region in regions
-    ]
-
-
-class Ec2Provider(Ec2Cli, Ec2Verify):
+class Ec2Provider(Ec2Cli, Ec2Verify, RegionalProvider):
     kind = KIND
+    service = "ec2"
 
     def __init__(
         self,
@@ -118,29 +104,16 @@ class Ec2Provider(Ec2Cli, Ec2Verify):
         credentials: str = aws.OWN,
         account: str = "",
     ) -> None:
-        self.region = region
-        self.account = account
-        self._config = config
-        self._client = client
+        super().__init__(
+            config, region, client=client, budget=budget, credentials=credentials, account=account
+        )
         self._sleep = sleep
-        self._budget = budget or Budget.unlimited()
-        self._credentials = credentials
         # Per pass (a provider lives for one pass): what discovery read for fallbacks, the
         # tags judged done, and the attempts of accepted actions not yet written.
         self._facts: dict[str, Facts] = {}
         self._done_tags: dict[str, set[str]] = defaultdict(set)
-        self._attempts: dict[str, Attempts] = {}
         self._key = sealkey.for_pass(config, budget)
         self._guard: TypeGuard | None = None
-
-    def __repr__(self) -> str:
-        return f"Ec2Provider({self.account or 'own'}, {self.region})"
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("ec2", self.region, credentials=self._credentials)
-        return self._client
 
     # --- discovery ---------------------------------------------------------------
 
@@ -362,6 +335,8 @@ def _chunks(items: Sequence[str] | Iterable[str], size: int) -> Iterator[list[st
     if batch:
         yield batch
 
+
+providers = per_region(Ec2Provider)
 
 DECLARATION = Kind(
     name=KIND,

@@ -31,18 +31,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from powercycle import aws
 from powercycle.aws import sealkey
 from powercycle.core import verify
-from powercycle.core.decide import Power, StateTagError, parse_state
-from powercycle.core.model import DEFERRED, NOTED, ActionError, ActRequest, Resource
+from powercycle.core.decide import Power
+from powercycle.core.model import NOTED, ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action
 from powercycle.core.seal import sealed, unsealed
-from powercycle.core.tags import ATTEMPTS, CAPACITY, Attempts, Capacity, TagError, seal_tag
-from powercycle.providers.base import Kind, Provider
+from powercycle.core.tags import ATTEMPTS, CAPACITY, Capacity, TagError, seal_tag
+from powercycle.providers.base import (
+    Kind,
+    RegionalProvider,
+    error_resource,
+    per_region,
+    pool_answer,
+    started_at,
+)
 from powercycle.providers.ecs_cli import EcsCli
 from powercycle.providers.ecs_services import (
     ARN,
@@ -61,7 +67,7 @@ from powercycle.providers.ecs_services import (
 )
 from powercycle.providers.verify import ecs_seen
 from powercycle.runtime.budget import Budget
-from powercycle.runtime.pool import Deferred, map_guarded
+from powercycle.runtime.pool import map_guarded
 from powercycle.runtime.text import error_line, first_line
 
 if TYPE_CHECKING:
@@ -72,22 +78,9 @@ LOG = logging.getLogger("powercycle.ecs")
 WORKERS = 8
 
 
-def providers(
-    config: Config,
-    regions: Sequence[str],
-    *,
-    budget: Budget | None = None,
-    credentials: str = aws.OWN,
-    account: str = "",
-) -> list[Provider]:
-    return [
-        EcsProvider(config, region, budget=budget, credentials=credentials, account=account)
-        for region in regions
-    ]
-
-
-class EcsProvider(EcsCli):
+class EcsProvider(EcsCli, RegionalProvider):
     kind = KIND
+    service = "ecs"
 
     def __init__(
         self,
@@ -101,29 +94,16 @@ class EcsProvider(EcsCli):
         credentials: str = aws.OWN,
         account: str = "",
     ) -> None:
-        self.region = region
-        self.account = account
-        self._config = config
-        self._client = client
+        super().__init__(
+            config, region, client=client, budget=budget, credentials=credentials, account=account
+        )
         self._scaling = scaling
         self._tagging = tagging
-        self._budget = budget or Budget.unlimited()
-        self._credentials = credentials
         # cluster/service -> as discovered: what a stop remembers, what a start compares.
         self._services: dict[str, Mapping[str, Any]] = {}
         self._arns: dict[str, str] = {}
         self._targets: dict[str, Target | None] = {}
         self._key = sealkey.for_pass(config, budget)
-        self._attempts: dict[str, Attempts] = {}
-
-    def __repr__(self) -> str:
-        return f"EcsProvider({self.account or 'own'}, {self.region})"
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("ecs", self.region, credentials=self._credentials)
-        return self._client
 
     @property
     def tagging(self) -> Any:
@@ -159,14 +139,15 @@ class EcsProvider(EcsCli):
         try:
             tags = tags_of(service)
             if service.get("schedulingStrategy") == "DAEMON":
-                return self._error(
+                return error_resource(
+                    self,
                     sid,
                     tags,
                     "a DAEMON service runs one task on every container instance and has no "
                     "desired count to set: it cannot be stopped by count",
                 )
             if service.get("status", "ACTIVE") != "ACTIVE":
-                return self._error(sid, tags, f"the service is {service.get('status')}")
+                return error_resource(self, sid, tags, f"the service is {service.get('status')}")
             power = power_of(service)
             remembered = tags.get(CAPACITY)
             if power is Power.STOPPED and remembered is not None:
@@ -192,30 +173,16 @@ class EcsProvider(EcsCli):
                 account=self.account,
                 tags=tags,
                 power=power,
-                running_since=self._started(tags) if power is Power.RUNNING else None,
+                running_since=started_at(tags, self._config.state_tag)
+                if power is Power.RUNNING
+                else None,
                 unhandled=verdict.unhandled,
                 retry=verdict.retry,
             )
         except Exception as exc:  # one odd service is that service's error, not the region's
-            return self._error(sid, safe_tags(service), f"unreadable service: {error_line(exc)}")
-
-    def _started(self, tags: Mapping[str, str]) -> datetime | None:
-        try:
-            state = parse_state(tags.get(self._config.state_tag))
-        except StateTagError:
-            return None  # the engine reports the bad tag
-        return state.time if state is not None and state.action == "start" else None
-
-    def _error(self, sid: str, tags: Mapping[str, str], error: str) -> Resource:
-        return Resource(
-            kind=KIND,
-            id=sid,
-            region=self.region,
-            account=self.account,
-            tags=tags,
-            power=None,
-            error=error,
-        )
+            return error_resource(
+                self, sid, safe_tags(service), f"unreadable service: {error_line(exc)}"
+            )
 
     # --- actions -----------------------------------------------------------------------
 
@@ -236,7 +203,7 @@ class EcsProvider(EcsCli):
             return results
         one = self._stop if action == "stop" else self._start
         answers = map_guarded(ids, one, workers=WORKERS, budget=self._budget)
-        results.update(zip(ids, (_answer(a) for a in answers), strict=True))
+        results.update(zip(ids, (pool_answer(a) for a in answers), strict=True))
         taken = {k: None if v is not None and v.code == NOTED else v for k, v in results.items()}
         with_state, alone = verify.accepted(allowed, taken, self._config.state_tag)
         self._attempts.update(with_state)
@@ -367,13 +334,7 @@ class EcsProvider(EcsCli):
         )
 
 
-def _answer(got: ActionError | BaseException | Deferred | None) -> ActionError | None:
-    if isinstance(got, Deferred):
-        return ActionError(DEFERRED, str(got))
-    if isinstance(got, BaseException):
-        return ActionError(aws.error_code(got), first_line(aws.error_message(got)))
-    return got
-
+providers = per_region(EcsProvider)
 
 DECLARATION = Kind(
     name=KIND,

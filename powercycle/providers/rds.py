@@ -13,17 +13,16 @@ database carries the uptime form, a library name or a URL.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from powercycle import aws
-from powercycle.providers.base import Kind, Provider
+from powercycle.providers.base import Kind, per_region
 from powercycle.providers.rds_base import RdsProvider, Spec
 from powercycle.providers.rds_common import instance_refusal, tag_command
-from powercycle.runtime.budget import Budget
 
 if TYPE_CHECKING:
-    from powercycle.config import Config
+    pass
 
 KIND = "rds"
 
@@ -50,18 +49,7 @@ SPEC = Spec(
 )
 
 
-def providers(
-    config: Config,
-    regions: Sequence[str],
-    *,
-    budget: Budget | None = None,
-    credentials: str = aws.OWN,
-    account: str = "",
-) -> list[Provider]:
-    return [
-        RdsProvider(SPEC, config, r, budget=budget, credentials=credentials, account=account)
-        for r in regions
-    ]
+providers = per_region(partial(RdsProvider, SPEC))
 
 
 def _tag_command(region: str, rid: str, arn: str, tags: Mapping[str, str]) -> str:

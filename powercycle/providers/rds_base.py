@@ -25,11 +25,10 @@ from typing import TYPE_CHECKING, Any
 from powercycle import aws
 from powercycle.core import verify
 from powercycle.core.decide import Power, StateTagError, parse_state
-from powercycle.core.model import DEFERRED, ActionError, ActRequest, Resource
+from powercycle.core.model import ActionError, ActRequest, Resource
 from powercycle.core.schedule import Action
-from powercycle.core.tags import Attempts
 from powercycle.core.verify import ATTEMPTS_TAG
-from powercycle.providers.base import Found
+from powercycle.providers.base import Found, RegionalProvider, error_resource, pool_answer
 from powercycle.providers.rds_common import (
     Refusal,
     StatusError,
@@ -43,8 +42,8 @@ from powercycle.providers.rds_common import (
     tags_of,
 )
 from powercycle.runtime.budget import Budget
-from powercycle.runtime.pool import Deferred, map_guarded
-from powercycle.runtime.text import error_line, first_line
+from powercycle.runtime.pool import map_guarded
+from powercycle.runtime.text import error_line
 
 if TYPE_CHECKING:
     from powercycle.config import Config
@@ -74,8 +73,10 @@ class Spec:
     member_of: Callable[[Mapping[str, Any]], str | None]
 
 
-class RdsProvider:
+class RdsProvider(RegionalProvider):
     """One kind (`Spec`) in one account and region, for one pass."""
+
+    service = "rds"
 
     def __init__(
         self,
@@ -88,27 +89,17 @@ class RdsProvider:
         credentials: str = aws.OWN,
         account: str = "",
     ) -> None:
+        super().__init__(
+            config, region, client=client, budget=budget, credentials=credentials, account=account
+        )
         self.spec = spec
         self.kind = spec.kind
-        self.region = region
-        self.account = account
-        self._config = config
-        self._client = client
-        self._budget = budget or Budget.unlimited()
-        self._credentials = credentials
         self._arns: dict[str, str] = {}  # id -> ARN: what tags are written on
-        self._attempts: dict[str, Attempts] = {}
         # Refused for replicating: maybe a blue/green deployment's (`_blue_green`).
         self._replicating: set[str] = set()
 
     def __repr__(self) -> str:
         return f"RdsProvider({self.kind}, {self.account or 'own'}, {self.region})"
-
-    @property
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = aws.client("rds", self.region, credentials=self._credentials)
-        return self._client
 
     # --- discovery ---------------------------------------------------------------------
 
@@ -129,7 +120,8 @@ class RdsProvider:
             resource = self._resource(answer)
             cluster = self.spec.member_of(answer)
             if cluster:
-                resource = self._error(
+                resource = error_resource(
+                    self,
                     resource.id,
                     resource.tags,
                     f"a member of DB cluster {cluster}: start or stop its cluster",
@@ -161,13 +153,13 @@ class RdsProvider:
                 power = power_of(status)
             except StatusError as exc:
                 if not (verdict.retry and tags[ATTEMPTS_TAG].startswith("start@")):
-                    return self._error(rid, tags, verdict.unhandled or str(exc))
+                    return error_resource(self, rid, tags, verdict.unhandled or str(exc))
                 # A start that ended in an error status: not running, so tried again
                 # (RDS's own way out of `incompatible-network`, for one).
                 power = Power.STOPPED
             return self._make(rid, tags, power, unhandled=verdict.unhandled, retry=verdict.retry)
         except Exception as exc:  # one odd database is its error, not the region's
-            return self._error(rid, safe_tags(answer), f"unreadable: {error_line(exc)}")
+            return error_resource(self, rid, safe_tags(answer), f"unreadable: {error_line(exc)}")
 
     def _make(
         self,
@@ -189,17 +181,6 @@ class RdsProvider:
             skip=skip,
             unhandled=unhandled,
             retry=retry,
-        )
-
-    def _error(self, rid: str, tags: Mapping[str, str], error: str) -> Resource:
-        return Resource(
-            kind=self.kind,
-            id=rid,
-            region=self.region,
-            account=self.account,
-            tags=tags,
-            power=None,
-            error=error,
         )
 
     def _checked(self, tags: Mapping[str, str], status: str) -> verify.Verdict:
@@ -269,7 +250,7 @@ class RdsProvider:
             call(**{self.spec.id_key: rid})
 
         answers = map_guarded(ids, one, workers=WORKERS, budget=self._budget)
-        results.update(zip(ids, (_answer(a) for a in answers), strict=True))
+        results.update(zip(ids, (pool_answer(a) for a in answers), strict=True))
         with_state, alone = verify.accepted(allowed, results, self._config.state_tag)
         self._attempts.update(with_state)
         for rid, attempt in alone.items():
@@ -328,11 +309,3 @@ def _power_or_none(status: str) -> Power | None:
         return power_of(status)
     except StatusError:
         return None
-
-
-def _answer(got: object) -> ActionError | None:
-    if isinstance(got, Deferred):
-        return ActionError(DEFERRED, str(got))
-    if isinstance(got, BaseException):
-        return ActionError(aws.error_code(got), first_line(aws.error_message(got)))
-    return None

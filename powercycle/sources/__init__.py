@@ -45,31 +45,28 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
+from typing import TYPE_CHECKING, Any, Protocol
 
-from powercycle.core import library, uptime
-from powercycle.core.documents import INLINE_MAX_BYTES, DocumentError, load_document
-from powercycle.core.schedule import KNOWN_KEYS, Schedule, ScheduleError, parse_schedule
+from powercycle.core import library
+from powercycle.core.schedule import Schedule, ScheduleError
 from powercycle.runtime.budget import Budget
-from powercycle.runtime.text import clip, error_line
+from powercycle.runtime.text import error_line
 from powercycle.sources.fetch import (
     Fetches,
     Location,
-    SourceError,
     error_text,
     unexpected,
 )
 from powercycle.sources.fetch import locate as locate
-from powercycle.sources.http import DEFAULT_LIMITS, Limits, scrub
+from powercycle.sources.http import DEFAULT_LIMITS, Limits
+from powercycle.sources.values import library_location, resolve_or_error, resolve_value
 
 if TYPE_CHECKING:
     from powercycle.config import Config
 
 LOG = logging.getLogger("powercycle.sources")
-
-_NAMES_SHOWN = 10
 
 
 # --- telling the forms apart ----------------------------------------------------------
@@ -121,7 +118,7 @@ class Resolution:
                 self._located[value] = ScheduleError(unexpected(exc))
         wanted = [loc for loc in self._located.values() if isinstance(loc, Location)]
         # The schedule library, fetched beside the rest when some value is a name.
-        shelf = _library(config)
+        shelf = library_location(config)
         self._shelf = shelf if isinstance(shelf, Location) else None
         names = [v for v, loc in self._located.items() if loc is None and library.is_name(v)]
         if self._shelf and names:
@@ -137,7 +134,7 @@ class Resolution:
         for value, location in self._located.items():
             if location is None and value.lstrip().startswith("{") and "calendars" in value:
                 with contextlib.suppress(Exception):
-                    schedule = _resolve(value, location, {}, self._config)
+                    schedule = resolve_value(value, location, {}, self._config)
                     for where in schedule.calendars:
                         found = locate(where)
                         if found is not None:
@@ -160,7 +157,7 @@ class Resolution:
             documents[self._shelf.fetch_key] = self._fetches.document(self._shelf.fetch_key)
         with self._lock:
             if value not in self._resolved:
-                self._resolved[value] = _resolved(value, location, documents, self._config)
+                self._resolved[value] = resolve_or_error(value, location, documents, self._config)
             resolved = self._resolved[value]
         if isinstance(resolved, str) or not resolved.calendars or resolved.holidays:
             return resolved
@@ -268,12 +265,12 @@ def resolve(
 ) -> Schedule:
     """One value's schedule (for `powercycle check`); ScheduleError names what is wrong."""
     location = locate(value)
-    shelf = _library(config) if location is None and library.is_name(value) else None
+    shelf = library_location(config) if location is None and library.is_name(value) else None
     wanted = [loc for loc in (location, shelf) if isinstance(loc, Location)]
     fetches = Fetches(wanted, config, budget, limits)
     try:
         documents = {loc.fetch_key: fetches.document(loc.fetch_key) for loc in wanted}
-        schedule = _resolve(value, location, documents, config)
+        schedule = resolve_value(value, location, documents, config)
         if not schedule.calendars:
             return schedule
         from powercycle.sources import calendars
@@ -281,129 +278,3 @@ def resolve(
         return calendars.attach(schedule, fetches, now or datetime.now(UTC))
     finally:
         fetches.close()
-
-
-def _resolved(
-    value: str,
-    location: Location | ScheduleError | None,
-    documents: Mapping[str, object],
-    config: Config,
-) -> Schedule | str:
-    try:
-        return _resolve(value, location, documents, config)
-    except SourceError as exc:
-        return error_text(str(exc))
-    except ScheduleError as exc:
-        return error_text(f"bad schedule: {exc}")
-    except Exception as exc:
-        where = location.display if isinstance(location, Location) else "bad schedule"
-        return error_text(f"{where}: {unexpected(exc)}")
-
-
-def _resolve(
-    value: str,
-    location: Location | ScheduleError | None,
-    documents: Mapping[str, object],
-    config: Config,
-) -> Schedule:
-    if isinstance(location, ScheduleError):
-        raise location
-    if location is None:
-        form = uptime.shape(value)
-        if form == "uptime":
-            return uptime.parse_uptime(value, default_tz=config.default_tz)
-        if form == "name":
-            return _from_library(value.strip(), documents, config)
-        return _parse_inline(value, config)
-    document = documents[location.fetch_key]
-    if isinstance(document, SourceError):
-        raise SourceError(f"{location.display}: {document}")
-    return _select(document, location, config.default_tz)
-
-
-def _parse_inline(value: str, config: Config) -> Schedule:
-    text = value.strip()
-    try:
-        document = load_document(text, limit=INLINE_MAX_BYTES)
-    except DocumentError as exc:
-        if not text.startswith(("{", "[", '"')) and str(exc).startswith("not valid JSON"):
-            shown = clip(text, 60)
-            raise ScheduleError(
-                f"not JSON and not an https:// or s3:// location, an uptime like "
-                f"{uptime.EXAMPLE} or a schedule name: {scrub(shown)!r}"
-            ) from None
-        raise ScheduleError(str(exc)) from None
-    return parse_schedule(document, default_tz=config.default_tz)
-
-
-def _select(document: object, location: Location, default_tz: str) -> Schedule:
-    """The schedule a location names: the whole document, or its `#name` entry."""
-    where = location.display
-    if location.name is None:
-        entry = document
-        if _maps_names(document):
-            raise SourceError(
-                f"{where}: the document maps names to schedules "
-                f"({_names(document)}); add #name to the location to choose one"
-            )
-    else:
-        if not isinstance(document, dict):
-            raise SourceError(
-                f"{where}: #{location.name} needs a document that maps names to schedules, "
-                f"got a JSON {_json_kind(document)}"
-            )
-        if location.name not in document:
-            raise SourceError(
-                f"{where}: no entry {location.name!r} in the document; "
-                f"available: {_names(document) or 'none'}"
-            )
-        entry = document[location.name]
-    try:
-        return parse_schedule(entry, default_tz=default_tz)
-    except ScheduleError as exc:
-        raise SourceError(f"{where}: bad schedule: {exc}") from exc
-
-
-def _library(config: Config) -> Location | str | None:
-    """Where the schedule library is (POWERCYCLE_SCHEDULES), why not, or None: not set."""
-    try:
-        location = locate(config.schedules) if config.schedules else None
-    except ScheduleError as exc:
-        return str(exc)
-    if config.schedules and (location is None or location.name is not None):
-        return "must be an https:// or s3:// location without #name"
-    return location
-
-
-def _from_library(name: str, documents: Mapping[str, object], config: Config) -> Schedule:
-    where = _library(config)
-    try:
-        if not isinstance(where, Location):
-            raise library.unavailable(name, where)
-        document = documents.get(where.fetch_key, SourceError("not fetched"))
-        return library.pick(document, name, where=where.display, default_tz=config.default_tz)
-    except library.LibraryError as exc:
-        raise SourceError(str(exc)) from None
-
-
-def _maps_names(document: object) -> TypeGuard[dict[str, object]]:
-    return (
-        isinstance(document, dict)
-        and bool(document)
-        and not any(key in KNOWN_KEYS for key in document)
-        and all(isinstance(entry, dict) for entry in document.values())
-    )
-
-
-def _names(document: Mapping[str, object]) -> str:
-    names = [clip(name, 40) for name in document]
-    shown = ", ".join(names[:_NAMES_SHOWN])
-    if len(names) > _NAMES_SHOWN:
-        shown += f" (and {len(names) - _NAMES_SHOWN} more)"
-    return shown
-
-
-def _json_kind(value: object) -> str:
-    return {list: "list", str: "string", bool: "boolean", type(None): "null"}.get(
-        type(value), "number"
-    )

@@ -33,10 +33,10 @@ freezes (urllib3's `Timeout(total=...)`, which does, is not used): a fetch under
 `freeze_time` behaves like a real one.
 
 Size. At most `Limits.max_bytes` (256 KB) of body, counted after decoding, as it arrives:
-gzip and deflate are undone here with zlib's `max_length`, so at most the limit plus one
-byte is ever decoded, and reading stops as soon as the limit is passed (a gzip bomb costs
-a few KB). Bytes received are capped at twice the limit (a stream of endless empty gzip
-members decodes to nothing but is not read forever).
+gzip and deflate are undone (`sources.decoding`) with zlib's `max_length`, so at most
+the limit plus one byte is ever decoded, and reading stops as soon as the limit is passed
+(a gzip bomb costs a few KB). Bytes received are capped at twice the limit (a stream of
+endless empty gzip members decodes to nothing but is not read forever).
 """
 
 from __future__ import annotations
@@ -48,10 +48,8 @@ import math
 import socket
 import ssl
 import threading
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import certifi
@@ -61,6 +59,7 @@ from urllib3.util import parse_url
 
 from powercycle.core.documents import FETCHED_MAX_BYTES
 from powercycle.runtime.budget import Budget
+from powercycle.sources.decoding import DecodeError, Decoder
 from powercycle.sources.netguard import (
     ALLOWLIST_VAR,
     PinnedHTTPConnection,
@@ -310,8 +309,15 @@ def _headers(auth: str | None, accept: str = "application/json") -> dict[str, st
 
 
 def _read_body(response: BaseHTTPResponse, sock: socket.socket, fetch: _Fetch) -> bytes:
+    try:
+        return _decoded_body(response, sock, fetch)
+    except DecodeError as exc:
+        raise FetchError(str(exc)) from None
+
+
+def _decoded_body(response: BaseHTTPResponse, sock: socket.socket, fetch: _Fetch) -> bytes:
     limits = fetch.limits
-    decoder = _Decoder(response.headers.get("Content-Encoding", ""), limits.max_bytes)
+    decoder = Decoder(response.headers.get("Content-Encoding", ""), limits.max_bytes)
     cap = limits.max_bytes if decoder.identity else 2 * limits.max_bytes
     declared = response.headers.get("Content-Length", "").strip()
     if declared.isdigit() and int(declared) > cap:
@@ -334,69 +340,6 @@ def _read_body(response: BaseHTTPResponse, sock: socket.socket, fetch: _Fetch) -
             raise FetchError(f"too big: more than {cap} {kind}")
         decoder.feed(chunk)
     return decoder.finish()
-
-
-class _Decoder:
-    """Content-Encoding undone as the bytes arrive, holding at most `limit` + 1 bytes."""
-
-    def __init__(self, coding: str, limit: int) -> None:
-        coding = coding.strip().lower()
-        if coding not in ("", "identity", "gzip", "x-gzip", "deflate"):
-            raise FetchError(f"unsupported Content-Encoding {scrub(coding[:40])!r}")
-        self.identity = coding in ("", "identity")
-        self._gzip = coding in ("gzip", "x-gzip")
-        self._limit = limit
-        self._out = bytearray()
-        self._inflater: Any = None  # zlib's decompress object for the current member
-        self._pending = b""  # deflate: the first bytes, until the wrapper is known
-        self._members = 0
-        self._rest_ignored = False
-
-    def feed(self, data: bytes) -> None:
-        if self.identity:
-            self._out += data
-            self._check(len(self._out))
-            return
-        if not self._gzip and self._inflater is None and not self._members:
-            self._pending += data
-            if len(self._pending) < 2:
-                return
-            data, self._pending = self._pending, b""
-            header = data[0] << 8 | data[1]
-            zlib_wrapped = data[0] & 0x0F == 8 and header % 31 == 0
-            self._inflater = zlib.decompressobj(zlib.MAX_WBITS if zlib_wrapped else -zlib.MAX_WBITS)
-        self._inflate(data)
-
-    def _inflate(self, data: bytes) -> None:
-        while data and not self._rest_ignored:
-            if self._inflater is None:  # the next gzip member
-                self._inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            try:
-                # One byte more than fits: enough to tell "too big" without inflating more.
-                out = self._inflater.decompress(data, self._limit - len(self._out) + 1)
-            except zlib.error:
-                if self._members:  # trailing bytes after a complete member, as gzip allows
-                    self._rest_ignored = True
-                    return
-                raise FetchError("body could not be decoded (Content-Encoding)") from None
-            self._out += out
-            self._check(len(self._out))
-            if not self._inflater.eof:
-                return  # all input taken (the output limit was not reached): wait for more
-            self._members += 1
-            data = self._inflater.unused_data
-            self._inflater = None
-            self._rest_ignored = not self._gzip  # deflate has one stream
-
-    def _check(self, size: int) -> None:
-        if size > self._limit:
-            once = "" if self.identity else " once decoded"
-            raise FetchError(f"too big: more than {self._limit} bytes{once}")
-
-    def finish(self) -> bytes:
-        if not self.identity and not self._members:
-            raise FetchError("body could not be decoded (compressed data ends early)")
-        return bytes(self._out)
 
 
 # --- errors -------------------------------------------------------------------------------

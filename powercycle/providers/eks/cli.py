@@ -9,7 +9,8 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from powercycle import aws
-from powercycle.core.tags import NODEGROUPS, TagError, remembered_sizes
+from powercycle.core.tags import NODEGROUPS, TagError
+from powercycle.core.tags_sizes import remembered_sizes
 from powercycle.providers.base import Found, Memory, cli_json
 from powercycle.providers.eks.castai import Target
 

@@ -37,13 +37,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from powercycle import aws
-from powercycle.core import tags as memory
+from powercycle.core import tags_sizes as memory
 from powercycle.core.decide import Power
 from powercycle.core.model import DEFERRED, NOTED, ActionError
 from powercycle.core.schedule import Action
 from powercycle.core.seal import sealed, unsealed
 from powercycle.core.tags import NODEGROUPS as TAG
-from powercycle.core.tags import Attempts, Sizes, TagError, memory_tags, seal_tag
+from powercycle.core.tags import Attempts, TagError, memory_tags, seal_tag
+from powercycle.core.tags_sizes import Sizes
 from powercycle.core.verify import PENDING, TOOK, Failed, Seen
 from powercycle.runtime.budget import Budget
 from powercycle.runtime.pool import Deferred, map_guarded
@@ -53,7 +54,6 @@ WORKERS = 4
 PAGE_SIZE = 100  # ListNodegroups' maximum
 BUSY = frozenset({"CREATING", "UPDATING", "DELETING"})
 IN_USE = "ResourceInUseException"
-
 
 
 class NodeGroupError(Exception):
@@ -276,9 +276,7 @@ def start(client: Any, groups: Groups, key: Key, *, budget: Budget | None = None
     report |= {name: "restored" if err is None else _what(err) for name, err in done.items()}
     if all(err is None for err in done.values()) and groups.parts:
         try:
-            client.untag_resource(
-                resourceArn=groups.arn, tagKeys=[*groups.parts, seal_tag(TAG)]
-            )
+            client.untag_resource(resourceArn=groups.arn, tagKeys=[*groups.parts, seal_tag(TAG)])
         except aws.AWS_ERRORS as exc:
             # Restored all the same; the next stop writes the tag afresh.
             notes.append(f"{TAG} not removed: {aws.describe_error(exc)}")
