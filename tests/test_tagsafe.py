@@ -364,7 +364,7 @@ def test_tag_writes_the_uptime_form_where_json_is_refused(
 def test_tag_writes_inline_json_as_its_uptime_twin_where_json_is_refused(
     eks: Any, no_json_eks: None, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    make_cluster(eks, {"web": [1, 1, 2]}, {})
+    eks_cluster(eks, {"web": [1, 1, 2]}, {})
     value = (
         '{"start": "0 8 * * 1-5", "stop": ["55 17 * * 1-4", "0 16 * * 5"], "tz": "Europe/London"}'
     )
@@ -378,7 +378,7 @@ def test_tag_writes_inline_json_as_its_uptime_twin_where_json_is_refused(
 def test_tag_safe_writes_the_twin_on_a_kind_that_takes_json(
     eks: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    make_cluster(eks, {"web": [1, 1, 2]}, {})
+    eks_cluster(eks, {"web": [1, 1, 2]}, {})
     code, out, _ = tag(capsys, "dev", "--tag-safe", "--schedule", SEED, "--json")
     (row,) = json.loads(out)
     assert code == 0 and "its tag-safe twin" in row["result"]
