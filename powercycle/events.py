@@ -1,9 +1,17 @@
-"""The Lambda's payloads, parsed in full before anything is called.
+"""The Lambda's payloads, told apart by Powertools' event data classes, then parsed in
+full before anything is called.
 
-Three shapes: a scheduled pass (`{}` or EventBridge's envelope), a manual action (one
-kind's payload key, `instanceIds`, ... with `action`), and a worker event (one target of a
-fanned-out pass; its fields are `aws.targets`'). Any of them may ask for a dry run. The
-manual keys come from the kinds' declarations (`providers.REGISTRY`): no kind is named here.
+`classify` wraps an event in the data class of its shape: a function URL request
+(`LambdaFunctionUrlEvent`, for `web`'s resolver), EventBridge's scheduled event
+(`EventBridgeEvent`), a worker event (`WorkerEvent`: one target of a fanned-out pass, its
+fields `aws.targets`'), or a payload (`Payload`: `{}`, a dry run, a manual action: one kind's
+payload key, `instanceIds`, ... with `action`). The data classes only name the fields; the
+strict parsing stays here and in `aws.targets.parse_worker_event`, because a data class
+reads what is there and ignores the rest, where a typo of `dryRun` must be refused, never
+run live. So the scheduled event's envelope keys are tolerated beside the payload keys (a
+rule's scheduled event carries an empty `detail`) and a worker event must carry exactly its
+own keys. The manual keys come from the kinds' declarations (`providers.REGISTRY`): no kind
+is named here.
 """
 
 from __future__ import annotations
@@ -13,6 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, LambdaFunctionUrlEvent
+from aws_lambda_powertools.utilities.data_classes.common import DictWrapper
 
 from powercycle.aws import targets as tg
 from powercycle.config import ConfigError, parse_bool
@@ -63,6 +74,70 @@ class Worker:
 Event = Scheduled | Manual | Worker
 
 
+class WorkerEvent(DictWrapper):
+    """One target of a fanned-out pass, as `aws.targets.worker_event` sends it."""
+
+    @property
+    def target(self) -> object:
+        return self.get("target")
+
+    @property
+    def now(self) -> object:
+        return self.get("now")
+
+    @property
+    def dry_run(self) -> object:
+        return self.get("dryRun")
+
+    def parse(self, *, received: datetime | None = None) -> Worker:
+        """Checked strictly: exactly its keys, a known account and region, a fresh `now`."""
+        try:
+            ref, now, dry_run = tg.parse_worker_event(self.raw_event, received=received)
+        except tg.TargetError as exc:
+            raise EventError(str(exc)) from None
+        return Worker(ref, now, dry_run)
+
+
+class Payload(DictWrapper):
+    """A scheduled pass (`{}`), a dry run, or a manual action; what a person or a rule's
+    constant input sends."""
+
+    @property
+    def action(self) -> object:
+        return self.get("action")
+
+    @property
+    def manual_keys(self) -> list[str]:
+        """The manual payload keys present (one, or none for a pass)."""
+        return [key for key in manual_keys() if key in self]
+
+    @property
+    def unknown_keys(self) -> list[str]:
+        """Keys neither a payload's nor EventBridge's envelope's, sorted."""
+        known = payload_keys() | ENVELOPE_KEYS
+        return sorted(str(k) for k in self if k not in known)
+
+
+Shape = LambdaFunctionUrlEvent | EventBridgeEvent | WorkerEvent | Payload
+
+
+def classify(event: Mapping[str, Any]) -> Shape:
+    """The Powertools data class of the event's shape (not yet checked: see `parse`).
+
+    A function URL request carries `requestContext.http` (payload format 2.0); a worker event
+    `target`; EventBridge's scheduled event its `detail-type`; anything else is a payload.
+    """
+    data = dict(event)
+    request = event.get("requestContext")
+    if isinstance(request, Mapping) and isinstance(request.get("http"), Mapping):
+        return LambdaFunctionUrlEvent(data)
+    if tg.is_worker_event(event):
+        return WorkerEvent(data)
+    if "detail-type" in event:
+        return EventBridgeEvent(data)
+    return Payload(data)
+
+
 def manual_keys() -> dict[str, str]:
     """Manual payload key -> the kind of resource it names."""
     return {key: kind.name for key, kind in REGISTRY.by_payload_key().items()}
@@ -79,26 +154,24 @@ def parse(event: object, *, received: datetime | None = None) -> Event:
     """
     if not isinstance(event, Mapping):
         raise EventError(f"the payload must be a JSON object, got {type(event).__name__}")
-    if tg.is_worker_event(event):
-        try:
-            ref, now, dry_run = tg.parse_worker_event(event, received=received)
-        except tg.TargetError as exc:
-            raise EventError(str(exc)) from None
-        return Worker(ref, now, dry_run)
-    known = payload_keys()
-    unknown = sorted(k for k in event if k not in known | ENVELOPE_KEYS)
-    if unknown:
+    shape = classify(event)
+    if isinstance(shape, WorkerEvent):
+        return shape.parse(received=received)
+    # EventBridge's scheduled event is a pass; its envelope keys are tolerated beside the
+    # payload's (a rule's constant input never has them), so both are read as a payload. A
+    # function URL request (`handler` sends it to the resolver first) is refused as one.
+    payload = shape if isinstance(shape, Payload) else Payload(shape.raw_event)
+    if payload.unknown_keys:
         raise EventError(
-            f"unknown payload key {unknown[0]!r}; expected some of "
-            f'{", ".join(sorted(known))} (dry run: {{"dryRun": true}})'
+            f"unknown payload key {payload.unknown_keys[0]!r}; expected some of "
+            f'{", ".join(sorted(payload_keys()))} (dry run: {{"dryRun": true}})'
         )
-    dry_run = dry_run_asked(event)
+    dry_run = dry_run_asked(payload)
     keys = manual_keys()
-    manual = [key for key in keys if key in event]
-    if manual:
-        action, key, refs = _manual(event, manual)
+    if payload.manual_keys:
+        action, key, refs = _manual(payload, payload.manual_keys)
         return Manual(keys[key], refs, action, dry_run)
-    if "action" in event:
+    if "action" in payload:
         raise EventError(f"action needs one of {', '.join(keys)}")
     return Scheduled(dry_run)
 
@@ -130,7 +203,7 @@ def dry_run_asked(event: Mapping[str, Any]) -> bool:
     return asked
 
 
-def _manual(event: Mapping[str, Any], keys: list[str]) -> tuple[Action, str, list[str]]:
+def _manual(event: Payload, keys: list[str]) -> tuple[Action, str, list[str]]:
     if len(keys) > 1:
         raise EventError(f"one of {' or '.join(keys)} per payload, not both")
     key = keys[0]
@@ -142,7 +215,7 @@ def _manual(event: Mapping[str, Any], keys: list[str]) -> tuple[Action, str, lis
         or not all(isinstance(r, str) and 0 < len(r) <= 256 for r in refs)
     ):
         raise EventError(f"{key} must be a list of 1 to {MAX_REFS} names or ids, got {show(refs)}")
-    raw_action = event.get("action")
+    raw_action = event.action
     action = _PAUSE.get(raw_action.lower()) if isinstance(raw_action, str) else None
     if action is None and isinstance(raw_action, str):
         action = _RESUME.get(raw_action.lower())

@@ -1,9 +1,10 @@
 """Lambda entry point: `powercycle.handler.handler(event, context)`.
 
-The door only: tell the event apart, build nothing itself, call the one wiring (`app`),
-or the function URL's resolver (`web`) for an HTTP request. No AWS client is made at
-import: the module imports without credentials, and every run reads its settings afresh
-(a changed environment takes effect on the next invocation).
+The door only: tell the event apart (Powertools' event data classes, `events.classify`),
+build nothing itself, call the one wiring (`app`), or the function URL's resolver (`web`)
+for an HTTP request. No AWS client is made at import: the module imports without
+credentials, and every run reads its settings afresh (a changed environment takes effect on
+the next invocation).
 
 Logs: the one Powertools Logger (`runtime.logs`), with Lambda's context (request id, cold
 start) on every line of the invocation. `context` may be None (the CLI's demo, local runs,
@@ -15,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import LambdaFunctionUrlEvent
 
 from powercycle import app, events
 from powercycle.config import Config, ConfigError
@@ -48,9 +51,9 @@ def _invoke(event: Mapping[str, Any] | None, context: Any) -> dict[str, Any]:
 
 
 def is_http(event: Mapping[str, Any]) -> bool:
-    """Whether the event is a function URL request (payload format 2.0: `requestContext.http`)."""
-    context = event.get("requestContext")
-    return isinstance(context, Mapping) and isinstance(context.get("http"), Mapping)
+    """Whether the event is a function URL request (payload format 2.0: `requestContext.http`),
+    told by Powertools' data classes (`events.classify`)."""
+    return isinstance(event, Mapping) and isinstance(events.classify(event), LambdaFunctionUrlEvent)
 
 
 def run_event(

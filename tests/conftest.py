@@ -57,6 +57,34 @@ POWERCYCLE_VARS = (
 )
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _real_datetime_in_cryptography() -> None:
+    """cryptography's x509 code keeps the `datetime` type it is first handed, and moto signs
+    every SNS delivery with it: first under freeze_time (freezegun's `FakeDatetime`), every
+    later real datetime was refused, so test_notify failed after test_links_web. Signed
+    once here, outside any freeze, it keeps the real type (`FakeDatetime` is a subclass)."""
+    from datetime import UTC, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "powercycle-tests")])
+    now = datetime.now(UTC)
+    (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+
+
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     """No test sees the developer's AWS profile, real credentials or powercycle settings."""
